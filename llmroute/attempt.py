@@ -1,0 +1,97 @@
+"""The record of a request: the candidates it went to and what each one did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmroute.keys import ApiKey
+
+OK = "ok"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What one upstream attempt goes to: a provider, one key of its pool, a model."""
+
+    provider: str
+    key: ApiKey
+    model: str
+    context_window: int | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.key.alias}/{self.model}"
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One candidate considered for a request: called (outcome ok or a failure kind) or skipped."""
+
+    candidate: Candidate
+    outcome: str
+    reason: str = ""
+    status: int | None = None
+    latency_s: float = 0.0
+
+    @property
+    def called(self) -> bool:
+        return self.outcome != SKIPPED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.candidate.provider,
+            "key": self.candidate.key.alias,
+            "model": self.candidate.model,
+            "outcome": self.outcome,
+            "status": self.status,
+            "error": self.reason or None,
+            "latency_s": round(self.latency_s, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Result:
+    """An answered request: the content, who answered, and everything tried on the way."""
+
+    content: str
+    candidate: Candidate
+    latency_s: float
+    usage: Usage | None
+    attempts: tuple[Attempt, ...] = field(default_factory=tuple)
+    finish_reason: str | None = None
+
+    @property
+    def fallbacks(self) -> tuple[Attempt, ...]:
+        """Every attempt before the answering one."""
+        return self.attempts[:-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "provider": self.candidate.provider,
+            "key": self.candidate.key.alias,
+            "model": self.candidate.model,
+            "latency_s": round(self.latency_s, 4),
+            "usage": self.usage.to_dict() if self.usage else None,
+            "finish_reason": self.finish_reason,
+            "attempts": [a.to_dict() for a in self.attempts],
+        }

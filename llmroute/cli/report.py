@@ -1,0 +1,97 @@
+"""The report on stderr: who answered, how long it took, what was tried first and why."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from llmroute.attempt import Attempt, Result
+
+
+class Report:
+    """Renders router events and outcomes; silent with -q (errors still show)."""
+
+    def __init__(self, console: Console, *, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+
+    @classmethod
+    def for_stderr(cls, *, quiet: bool = False, verbose: int = 0) -> Report:
+        from rich.console import Console
+
+        _configure_logging(verbose)
+        # Rich drops colour by itself when stderr is not a terminal or NO_COLOR is set.
+        return cls(Console(stderr=True, highlight=False, soft_wrap=False), quiet=quiet)
+
+    def event(self, event: Any) -> None:
+        """Live notes while the router works: only waits are worth interrupting for."""
+        from llmroute.router import Waiting
+
+        if isinstance(event, Waiting) and not self.quiet:
+            self.console.print(
+                f"[yellow]waiting {event.seconds:.1f}s[/] for {event.candidate.label} "
+                f"({event.reason}): every candidate is cooling down",
+                markup=True,
+            )
+
+    def result(self, result: Result) -> None:
+        if self.quiet:
+            return
+        self.console.print(summary_line(result), markup=True)
+        if result.fallbacks:
+            self.attempts(result.fallbacks, title="tried first")
+
+    def attempts(self, attempts: Sequence[Attempt], title: str = "attempts") -> None:
+        if self.quiet or not attempts:
+            return
+        self.console.print(attempts_table(attempts, title))
+
+    def error(self, message: str) -> None:
+        from rich.markup import escape
+
+        self.console.print(
+            f"[bold red]llmroute:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+        )
+
+
+def summary_line(result: Result) -> str:
+    from rich.markup import escape
+
+    c = result.candidate
+    parts = [f"[green]✓[/] {escape(c.key.alias)} · {escape(c.model)}", f"{result.latency_s:.2f}s"]
+    if result.usage:
+        parts.append(f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens")
+    called = sum(1 for a in result.attempts if a.called)
+    if called > 1:
+        parts.append(f"{called - 1} fallback{'s' if called > 2 else ''}")
+    return " · ".join(parts)
+
+
+def attempts_table(attempts: Sequence[Attempt], title: str) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE, pad_edge=False)
+    for column in ("key", "model", "outcome", "time", "reason"):
+        table.add_column(column, overflow="fold", no_wrap=column != "reason")
+    for a in attempts:
+        outcome = a.outcome + (f" {a.status}" if a.status and a.outcome != "ok" else "")
+        time = f"{a.latency_s:.2f}s" if a.called else "-"
+        table.add_row(a.candidate.key.alias, a.candidate.model, outcome, time, a.reason)
+    return table
+
+
+def _configure_logging(verbose: int) -> None:
+    if not verbose:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("llmroute: %(message)s"))
+    logger = logging.getLogger("llmroute")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)

@@ -1,0 +1,281 @@
+"""routes.toml → frozen, validated values. Errors name the file, the table and the key."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from llmroute.errors import ConfigError
+from llmroute.rate import Rate, parse_rate
+
+FALLBACK_TASK = "fallback"
+TRUTHY = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Configured budgets: every rate must hold at once (e.g. 30/minute and 1000/day)."""
+
+    requests: tuple[Rate, ...] = ()
+    tokens: tuple[Rate, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    context_window: int | None = None
+    limits: Limits = Limits()
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    base_url: str
+    key_vars: tuple[str, ...] = ()
+    timeout: float | None = None
+    enabled: bool = True
+    enable_env: str | None = None
+    drop_params: frozenset[str] = frozenset()
+    limit_scope: str = "key"  # "key" or "account": do the keys share one budget?
+    limits: Limits = Limits()
+    models: Mapping[str, ModelConfig] = field(default_factory=dict)
+
+    def is_enabled(self, env: Mapping[str, str]) -> bool:
+        if self.enable_env and env.get(self.enable_env, "").strip().lower() in TRUTHY:
+            return True
+        return self.enabled
+
+    def context_window(self, model: str) -> int | None:
+        found = self.models.get(model)
+        return found.context_window if found else None
+
+
+@dataclass(frozen=True)
+class RouteEntry:
+    provider: str
+    model: str
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    default_task: str = "fast_small"
+    deadline: float = 60.0
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Config:
+    providers: Mapping[str, ProviderConfig]
+    tasks: Mapping[str, tuple[RouteEntry, ...]]
+    settings: Settings = Settings()
+    source: str = "<memory>"
+
+    def route(self, task: str) -> tuple[RouteEntry, ...]:
+        """The task's entries with the `fallback` task appended (without repeats)."""
+        if task not in self.tasks:
+            known = ", ".join(sorted(self.tasks)) or "none"
+            raise ConfigError(
+                f"{self.source}: there is no task {task!r} (known tasks: {known}); "
+                f"pick one with -t or add [tasks.{task}] to the config"
+            )
+        entries = list(self.tasks[task])
+        if task != FALLBACK_TASK:
+            entries += [e for e in self.tasks.get(FALLBACK_TASK, ()) if e not in entries]
+        return tuple(entries)
+
+
+def parse_entry(text: str, where: str) -> RouteEntry:
+    """`provider:model`, split at the first colon: model ids contain colons (`llama3:8b`)."""
+    provider, sep, model = text.partition(":")
+    if not sep or not provider.strip() or not model.strip():
+        raise ConfigError(f"{where}: {text!r} is not provider:model (e.g. \"groq:llama-3.1-8b-instant\")")
+    return RouteEntry(provider.strip(), model.strip())
+
+
+def load_config(path: Path) -> Config:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}; fix the file and retry") from None
+    return parse_config(data, str(path))
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<memory>") -> Config:
+    _only(data, {"settings", "providers", "tasks"}, source, "the top level")
+    providers = {
+        name: _provider(name, table, source)
+        for name, table in _table(data, "providers", source, "").items()
+    }
+    if not providers:
+        raise ConfigError(f"{source}: no [providers.NAME] table; add at least one provider")
+    tasks = {
+        name: _task(name, table, providers, source)
+        for name, table in _table(data, "tasks", source, "").items()
+    }
+    settings = _settings(_table(data, "settings", source, ""), source)
+    if tasks and settings.default_task not in tasks:
+        raise ConfigError(
+            f"{source}: [settings] default_task = {settings.default_task!r} is not a task; "
+            f"use one of {', '.join(sorted(tasks))}"
+        )
+    return Config(providers=providers, tasks=tasks, settings=settings, source=source)
+
+
+def _provider(name: str, table: Any, source: str) -> ProviderConfig:
+    where = f"{source}: [providers.{name}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    allowed = {"base_url", "keys", "timeout", "enabled", "enable_env", "drop_params",
+               "limit_scope", "limits", "models"}  # fmt: skip
+    _only(table, allowed, source, f"[providers.{name}]")
+    base_url = table.get("base_url")
+    if not isinstance(base_url, str) or not base_url.strip():
+        raise ConfigError(f"{where} base_url is missing: add base_url = \"https://…/v1\"")
+    if urlparse(base_url).scheme not in ("http", "https"):
+        raise ConfigError(f"{where} base_url {base_url!r} must start with http:// or https://")
+    scope = table.get("limit_scope", "key")
+    if scope not in ("key", "account"):
+        raise ConfigError(f"{where} limit_scope must be \"key\" or \"account\", not {scope!r}")
+    models = {
+        model: _model(model, spec, f"{where} models.{model!r}")
+        for model, spec in _sub(table, "models", where).items()
+    }
+    return ProviderConfig(
+        name=name,
+        base_url=base_url.strip().rstrip("/"),
+        key_vars=tuple(_strings(table, "keys", where)),
+        timeout=_positive(table, "timeout", where),
+        enabled=_bool(table, "enabled", where, default=True),
+        enable_env=_string(table, "enable_env", where),
+        drop_params=frozenset(_strings(table, "drop_params", where)),
+        limit_scope=scope,
+        limits=_provider_limits(_sub(table, "limits", where), f"{where} limits"),
+        models=models,
+    )
+
+
+def _model(model: str, spec: Any, where: str) -> ModelConfig:
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be a table")
+    _only(spec, {"context_window", "requests", "tokens"}, where, "")
+    window = spec.get("context_window")
+    if window is not None and (not isinstance(window, int) or window <= 0):
+        raise ConfigError(f"{where} context_window must be a positive whole number of tokens")
+    return ModelConfig(context_window=window, limits=_limits(spec, where))
+
+
+def _provider_limits(spec: Mapping[str, Any], where: str) -> Limits:
+    _only(spec, {"requests", "tokens"}, where, "")
+    return _limits(spec, where)
+
+
+def _limits(spec: Mapping[str, Any], where: str) -> Limits:
+    return Limits(requests=_rates(spec, "requests", where), tokens=_rates(spec, "tokens", where))
+
+
+def _rates(spec: Mapping[str, Any], key: str, where: str) -> tuple[Rate, ...]:
+    raw = spec.get(key, [])
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise ConfigError(f"{where} {key} must be \"N/window\" or a list of them")
+    try:
+        return tuple(parse_rate(i) for i in items)
+    except ValueError as exc:
+        raise ConfigError(f"{where} {key}: {exc}") from None
+
+
+def _task(name: str, table: Any, providers: Mapping[str, ProviderConfig], source: str) -> tuple[RouteEntry, ...]:
+    where = f"{source}: [tasks.{name}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table with route = [\"provider:model\", …]")
+    _only(table, {"route"}, source, f"[tasks.{name}]")
+    route = table.get("route")
+    if not isinstance(route, list) or not route:
+        raise ConfigError(f"{where} route is missing or empty: add route = [\"provider:model\", …]")
+    entries = []
+    for item in route:
+        if not isinstance(item, str):
+            raise ConfigError(f"{where} route items must be \"provider:model\" strings")
+        entry = parse_entry(item, f"{where} route")
+        if entry.provider not in providers:
+            raise ConfigError(
+                f"{where} route names provider {entry.provider!r}, which has no "
+                f"[providers.{entry.provider}] table; add it or fix the name"
+            )
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _settings(table: Mapping[str, Any], source: str) -> Settings:
+    where = f"{source}: [settings]"
+    _only(table, {"default_task", "deadline", "timeout"}, source, "[settings]")
+    defaults = Settings()
+    return Settings(
+        default_task=_string(table, "default_task", where) or defaults.default_task,
+        deadline=_positive(table, "deadline", where) or defaults.deadline,
+        timeout=_positive(table, "timeout", where) or defaults.timeout,
+    )
+
+
+# -- small validators: each names the table and key it rejects ---------------------------------
+
+
+def _only(table: Mapping[str, Any], allowed: set[str], source: str, name: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        where = f"{source}: {name}" if name else source
+        raise ConfigError(
+            f"{where} has unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}"
+        )
+
+
+def _table(data: Mapping[str, Any], key: str, source: str, where: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {where}{key} must be a table ([{key}])")
+    return value
+
+
+def _sub(table: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} {key} must be a table")
+    return value
+
+
+def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where} {key} must be a list of names, e.g. {key} = [\"GROQ_API_KEY\"]")
+    return list(value)
+
+
+def _string(table: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{where} {key} must be a non-empty string")
+    return value
+
+
+def _bool(table: Mapping[str, Any], key: str, where: str, *, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} {key} must be true or false")
+    return value
+
+
+def _positive(table: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{where} {key} must be a positive number of seconds")
+    return float(value)

@@ -1,0 +1,67 @@
+"""Where llmroute looks for its config and its environment (.env files, XDG directories)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+
+from llmroute.config import Config, load_config, parse_config
+from llmroute.errors import ConfigError
+
+APP = "llmroute"
+CONFIG_NAME = "routes.toml"
+CONFIG_ENV = "LLMROUTE_CONFIG"
+
+
+def config_dir() -> Path:
+    from platformdirs import user_config_path
+
+    return user_config_path(APP)
+
+
+def state_dir() -> Path:
+    from platformdirs import user_state_path
+
+    return user_state_path(APP)
+
+
+def load_environment(cwd: Path | None = None) -> dict[str, str]:
+    """os.environ over ./.env over the config directory's .env: an explicit variable wins."""
+    from dotenv import dotenv_values
+
+    merged: dict[str, str] = {}
+    for dotenv in (config_dir() / ".env", (cwd or Path.cwd()) / ".env"):
+        if dotenv.is_file():
+            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def config_candidates(explicit: str | Path | None, env: Mapping[str, str]) -> list[Path]:
+    """In order: --config, LLMROUTE_CONFIG, ./routes.toml, the user config directory."""
+    if explicit:
+        return [Path(explicit).expanduser()]
+    if env.get(CONFIG_ENV):
+        return [Path(env[CONFIG_ENV]).expanduser()]
+    return [Path.cwd() / CONFIG_NAME, config_dir() / CONFIG_NAME]
+
+
+def locate_config(explicit: str | Path | None, env: Mapping[str, str]) -> Config:
+    """The first config found; an explicitly named file must exist. With none anywhere, the
+    built-in registry (routes.example.toml) serves, so that setting one API key is enough."""
+    paths = config_candidates(explicit, env)
+    for path in paths:
+        if path.is_file():
+            return load_config(path)
+    if explicit or env.get(CONFIG_ENV):
+        raise ConfigError(f"config file {paths[0]} does not exist; check the path")
+    return builtin_config()
+
+
+def builtin_config() -> Config:
+    import tomllib
+
+    text = resources.files(APP).joinpath("routes.example.toml").read_text(encoding="utf-8")
+    return parse_config(tomllib.loads(text), "built-in routes.example.toml")

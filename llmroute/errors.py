@@ -1,0 +1,45 @@
+"""The small tree of errors llmroute raises. Every one carries a sentence a user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmroute.attempt import Attempt
+
+
+class LLMRouteError(Exception):
+    """Base of every error llmroute raises on purpose."""
+
+
+class ConfigError(LLMRouteError):
+    """The configuration cannot be used (exit 2). The message names file, table and key."""
+
+
+class UsageError(LLMRouteError):
+    """The command or call was used wrongly (exit 2)."""
+
+
+class NoUsableCandidateError(ConfigError):
+    """A task has no candidate at all, e.g. because no API key variable is set (exit 2)."""
+
+
+class RequestFailedError(LLMRouteError):
+    """Every candidate failed or is cooling down past the deadline (exit 1)."""
+
+    def __init__(
+        self, message: str, attempts: Sequence[Attempt], retry_at: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.attempts = tuple(attempts)
+        # Epoch seconds at which a retry could first succeed, when known.
+        self.retry_at = retry_at
+
+
+class RequestRejectedError(LLMRouteError):
+    """The request itself is wrong (bad_request, or too long for every candidate) (exit 3)."""
+
+    def __init__(self, message: str, attempts: Sequence[Attempt]) -> None:
+        super().__init__(message)
+        self.attempts = tuple(attempts)

@@ -1,0 +1,163 @@
+"""What providers say about their limits, read from headers and error bodies. Pure functions.
+
+Reset times come from, in order: `retry-after-ms`, `retry-after` (seconds or HTTP date),
+`x-ratelimit-reset-requests|tokens` (Go durations), Cerebras `x-ratelimit-reset-*-minute|day`
+(float seconds), OpenRouter `X-RateLimit-Reset` (epoch ms, also in the error body's
+`metadata.headers`), Gemini `RetryInfo.retryDelay`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_EPOCH_MS_FLOOR = 1e12  # values this large are epoch milliseconds, not durations
+
+
+def parse_go_duration(text: str) -> float | None:
+    """`2m59.56s`, `460ms`, `1h2m`, `7.66s` → seconds; None when it is not a duration."""
+    text = text.strip()
+    if not text:
+        return None
+    pos, total = 0, 0.0
+    for match in _GO_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _GO_UNITS[match.group(2)]
+        pos = match.end()
+    if pos != len(text):
+        return _float(text)  # a bare number: seconds
+    return total
+
+
+def parse_retry_after(text: str, now: float) -> float | None:
+    """`Retry-After` as seconds or as an HTTP date."""
+    seconds = _float(text)
+    if seconds is not None:
+        return seconds
+    try:
+        return parsedate_to_datetime(text).timestamp() - now
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_after(headers: Mapping[str, str], body: object, now: float) -> float | None:
+    """Seconds until a retry can succeed, from the first signal present; None if none is."""
+    readers = (
+        lambda: _scaled(headers.get("retry-after-ms"), 0.001),
+        lambda: _maybe(headers.get("retry-after"), lambda v: parse_retry_after(v, now)),
+        lambda: _window_resets(headers),
+        lambda: _epoch_ms_reset(headers, now),
+        lambda: _epoch_ms_reset(openrouter_headers(body), now),
+        lambda: gemini_retry_delay(body),
+    )
+    for read in readers:
+        value = read()
+        if value is not None:
+            return max(0.0, value)
+    return None
+
+
+def daily_cap_hit(headers: Mapping[str, str], body: object) -> bool:
+    """A structured sign that a per-day budget is spent (Cerebras headers, Gemini quota id)."""
+    for dimension in ("requests", "tokens"):
+        if _float(headers.get(f"x-ratelimit-remaining-{dimension}-day")) == 0:
+            return True
+    return any("PerDay" in str(v.get("quotaId", "")) for v in gemini_violations(body))
+
+
+# -- rate-limit windows in headers -------------------------------------------------------------
+
+
+def _window_resets(headers: Mapping[str, str]) -> float | None:
+    """The reset of the exhausted window(s); without one exhausted, the soonest reset."""
+    windows = list(_windows(headers))
+    if not windows:
+        return None
+    exhausted = [reset for reset, remaining in windows if remaining == 0]
+    return max(exhausted) if exhausted else min(reset for reset, _ in windows)
+
+
+def _windows(headers: Mapping[str, str]) -> Iterator[tuple[float, float | None]]:
+    """(reset seconds, remaining) per window named in the OpenAI/Groq and Cerebras dialects."""
+    for dimension in ("requests", "tokens"):
+        for suffix, parse in (("", parse_go_duration), ("-minute", _float), ("-day", _float)):
+            raw = headers.get(f"x-ratelimit-reset-{dimension}{suffix}")
+            reset = parse(raw) if raw else None
+            if reset is not None:
+                remaining = _float(headers.get(f"x-ratelimit-remaining-{dimension}{suffix}"))
+                yield reset, remaining
+
+
+def _epoch_ms_reset(headers: Mapping[str, str], now: float) -> float | None:
+    value = _float(headers.get("x-ratelimit-reset") or headers.get("X-RateLimit-Reset"))
+    if value is None or value < _EPOCH_MS_FLOOR:
+        return None
+    return value / 1000.0 - now
+
+
+# -- provider error bodies ---------------------------------------------------------------------
+
+
+def openrouter_headers(body: object) -> Mapping[str, str]:
+    """OpenRouter repeats its rate-limit headers inside the error body (`metadata.headers`)."""
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    headers = metadata.get("headers") if isinstance(metadata, dict) else None
+    if not isinstance(headers, dict):
+        return {}
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+def gemini_details(body: object) -> list[dict[str, Any]]:
+    """Gemini's `details` list, from its error object or the list it wraps it in."""
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0].get("error", body[0])
+    details = body.get("details") if isinstance(body, dict) else None
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
+def gemini_violations(body: object) -> list[dict[str, Any]]:
+    return [
+        violation
+        for detail in gemini_details(body)
+        if str(detail.get("@type", "")).endswith("google.rpc.QuotaFailure")
+        for violation in detail.get("violations", [])
+        if isinstance(violation, dict)
+    ]
+
+
+def gemini_reasons(body: object) -> set[str]:
+    return {
+        str(detail.get("reason"))
+        for detail in gemini_details(body)
+        if str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo")
+    }
+
+
+def gemini_retry_delay(body: object) -> float | None:
+    for detail in gemini_details(body):
+        if str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return parse_go_duration(str(detail.get("retryDelay", "")))
+    return None
+
+
+def _float(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _scaled(text: str | None, factor: float) -> float | None:
+    value = _float(text)
+    return None if value is None else value * factor
+
+
+def _maybe(text: str | None, parse: Any) -> float | None:
+    return parse(text) if text else None

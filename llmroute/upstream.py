@@ -1,0 +1,101 @@
+"""The one seam to providers: a chat call through the openai SDK, and nothing else.
+
+Clients are built lazily, one per (provider, key), with `max_retries=0`: the router is the only
+retry loop, so an attempt is exactly one HTTP call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import openai
+
+from llmroute.attempt import Candidate, Usage
+from llmroute.failures import UpstreamProtocolError
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    usage: Usage | None
+    finish_reason: str | None
+    headers: Mapping[str, str]
+
+
+class Upstream(Protocol):
+    async def chat(
+        self,
+        candidate: Candidate,
+        base_url: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> Reply: ...
+
+    async def aclose(self) -> None: ...
+
+
+class OpenAIUpstream:
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
+
+    def _client(self, candidate: Candidate, base_url: str) -> openai.AsyncOpenAI:
+        slot = (candidate.provider, candidate.key.alias)
+        client = self._clients.get(slot)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=candidate.key.secret, base_url=base_url, max_retries=0
+            )
+            self._clients[slot] = client
+        return client
+
+    async def chat(
+        self,
+        candidate: Candidate,
+        base_url: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+    ) -> Reply:
+        client = self._client(candidate, base_url)
+        raw = await client.chat.completions.with_raw_response.create(
+            model=candidate.model,
+            messages=messages,  # type: ignore[arg-type]
+            extra_body=dict(params) or None,
+            timeout=timeout,
+        )
+        try:
+            completion = raw.parse()
+        except ValueError as exc:  # the SDK lets json's decode error through
+            raise UpstreamProtocolError(f"malformed JSON in the answer ({exc})") from exc
+        return _reply(completion, raw.headers)
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.close()
+
+
+def _reply(completion: Any, headers: Mapping[str, str]) -> Reply:
+    """A usable answer, or UpstreamProtocolError for a 200 that carries an error or nothing."""
+    extra = getattr(completion, "model_extra", None) or {}
+    if "error" in extra:
+        error = extra["error"]
+        message = error.get("message") if isinstance(error, dict) else error
+        raise UpstreamProtocolError(f"error object in a 200 answer: {message}")
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise UpstreamProtocolError("the answer has no choices")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if content is None and not getattr(message, "tool_calls", None):
+        raise UpstreamProtocolError("the answer has no content")
+    usage = getattr(completion, "usage", None)
+    return Reply(
+        content=content or "",
+        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None,
+        finish_reason=getattr(choices[0], "finish_reason", None),
+        headers=headers,
+    )
