@@ -64,7 +64,9 @@ def main() -> None:
     print(row("Router.complete", routed))
     print(f"ratio (p50): {statistics.median(routed) / statistics.median(direct):.2f}x")
     verdict = "meets" if added < TARGET_MS else "MISSES"
-    print(f"router adds {added:.3f} ms per request at the median ({verdict} target < {TARGET_MS} ms)")
+    print(
+        f"router adds {added:.3f} ms per request at the median ({verdict} target < {TARGET_MS} ms)"
+    )
 
 
 if __name__ == "__main__":

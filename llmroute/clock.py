@@ -1,4 +1,4 @@
-"""Time as a dependency: decisions take `now()`, waits go through `sleep()`, so tests never sleep."""
+"""Time as a dependency: decisions take `now()`, waits use `sleep()`, so tests never sleep."""
 
 from __future__ import annotations
 

@@ -94,7 +94,9 @@ def parse_entry(text: str, where: str) -> RouteEntry:
     """`provider:model`, split at the first colon: model ids contain colons (`llama3:8b`)."""
     provider, sep, model = text.partition(":")
     if not sep or not provider.strip() or not model.strip():
-        raise ConfigError(f"{where}: {text!r} is not provider:model (e.g. \"groq:llama-3.1-8b-instant\")")
+        raise ConfigError(
+            f'{where}: {text!r} is not provider:model (e.g. "groq:llama-3.1-8b-instant")'
+        )
     return RouteEntry(provider.strip(), model.strip())
 
 
@@ -138,12 +140,12 @@ def _provider(name: str, table: Any, source: str) -> ProviderConfig:
     _only(table, allowed, source, f"[providers.{name}]")
     base_url = table.get("base_url")
     if not isinstance(base_url, str) or not base_url.strip():
-        raise ConfigError(f"{where} base_url is missing: add base_url = \"https://…/v1\"")
+        raise ConfigError(f'{where} base_url is missing: add base_url = "https://…/v1"')
     if urlparse(base_url).scheme not in ("http", "https"):
         raise ConfigError(f"{where} base_url {base_url!r} must start with http:// or https://")
     scope = table.get("limit_scope", "key")
     if scope not in ("key", "account"):
-        raise ConfigError(f"{where} limit_scope must be \"key\" or \"account\", not {scope!r}")
+        raise ConfigError(f'{where} limit_scope must be "key" or "account", not {scope!r}')
     models = {
         model: _model(model, spec, f"{where} models.{model!r}")
         for model, spec in _sub(table, "models", where).items()
@@ -185,25 +187,27 @@ def _rates(spec: Mapping[str, Any], key: str, where: str) -> tuple[Rate, ...]:
     raw = spec.get(key, [])
     items = [raw] if isinstance(raw, str) else raw
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise ConfigError(f"{where} {key} must be \"N/window\" or a list of them")
+        raise ConfigError(f'{where} {key} must be "N/window" or a list of them')
     try:
         return tuple(parse_rate(i) for i in items)
     except ValueError as exc:
         raise ConfigError(f"{where} {key}: {exc}") from None
 
 
-def _task(name: str, table: Any, providers: Mapping[str, ProviderConfig], source: str) -> tuple[RouteEntry, ...]:
+def _task(
+    name: str, table: Any, providers: Mapping[str, ProviderConfig], source: str
+) -> tuple[RouteEntry, ...]:
     where = f"{source}: [tasks.{name}]"
     if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table with route = [\"provider:model\", …]")
+        raise ConfigError(f'{where} must be a table with route = ["provider:model", …]')
     _only(table, {"route"}, source, f"[tasks.{name}]")
     route = table.get("route")
     if not isinstance(route, list) or not route:
-        raise ConfigError(f"{where} route is missing or empty: add route = [\"provider:model\", …]")
+        raise ConfigError(f'{where} route is missing or empty: add route = ["provider:model", …]')
     entries = []
     for item in route:
         if not isinstance(item, str):
-            raise ConfigError(f"{where} route items must be \"provider:model\" strings")
+            raise ConfigError(f'{where} route items must be "provider:model" strings')
         entry = parse_entry(item, f"{where} route")
         if entry.provider not in providers:
             raise ConfigError(
@@ -254,7 +258,7 @@ def _sub(table: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
 def _strings(table: Mapping[str, Any], key: str, where: str) -> list[str]:
     value = table.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{where} {key} must be a list of names, e.g. {key} = [\"GROQ_API_KEY\"]")
+        raise ConfigError(f'{where} {key} must be a list of names, e.g. {key} = ["GROQ_API_KEY"]')
     return list(value)
 
 

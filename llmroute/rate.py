@@ -31,7 +31,7 @@ def parse_rate(text: str) -> Rate:
     match = _RATE.match(text.lower())
     if not match or match.group(3) not in _UNITS:
         raise ValueError(
-            f"{text!r} is not a rate: write N/window, e.g. \"30/minute\", \"1000/day\", \"5/2s\""
+            f'{text!r} is not a rate: write N/window, e.g. "30/minute", "1000/day", "5/2s"'
         )
     count, multiple, unit = match.groups()
     window = float(multiple or 1) * _UNITS[unit]

@@ -35,7 +35,9 @@ class RequestRun:
         window = candidate.context_window
         if window is not None and window > self._context_floor:
             return True
-        self._skip(candidate, "its context window is not larger than the one that overflowed", observe)
+        self._skip(
+            candidate, "its context window is not larger than the one that overflowed", observe
+        )
         return False
 
     def wait_for(

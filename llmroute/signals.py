@@ -47,19 +47,21 @@ def parse_retry_after(text: str, now: float) -> float | None:
 
 def retry_after(headers: Mapping[str, str], body: object, now: float) -> float | None:
     """Seconds until a retry can succeed, from the first signal present; None if none is."""
-    readers = (
-        lambda: _scaled(headers.get("retry-after-ms"), 0.001),
-        lambda: _maybe(headers.get("retry-after"), lambda v: parse_retry_after(v, now)),
-        lambda: _window_resets(headers),
-        lambda: _epoch_ms_reset(headers, now),
-        lambda: _epoch_ms_reset(openrouter_headers(body), now),
-        lambda: gemini_retry_delay(body),
-    )
-    for read in readers:
-        value = read()
+    for value in _reset_signals(headers, body, now):
         if value is not None:
             return max(0.0, value)
     return None
+
+
+def _reset_signals(headers: Mapping[str, str], body: object, now: float) -> Iterator[float | None]:
+    """Each dialect's reset, lazily, in the order of precedence."""
+    yield _scaled(headers.get("retry-after-ms"), 0.001)
+    raw = headers.get("retry-after")
+    yield parse_retry_after(raw, now) if raw else None
+    yield _window_resets(headers)
+    yield _epoch_ms_reset(headers, now)
+    yield _epoch_ms_reset(openrouter_headers(body), now)
+    yield gemini_retry_delay(body)
 
 
 def daily_cap_hit(headers: Mapping[str, str], body: object) -> bool:
@@ -157,7 +159,3 @@ def _float(text: str | None) -> float | None:
 def _scaled(text: str | None, factor: float) -> float | None:
     value = _float(text)
     return None if value is None else value * factor
-
-
-def _maybe(text: str | None, parse: Any) -> float | None:
-    return parse(text) if text else None

@@ -65,13 +65,18 @@ def test_429_gemini_per_day_quota_is_quota_exhausted() -> None:
 
 
 def test_429_cerebras_daily_requests_spent_is_quota_exhausted() -> None:
-    headers = {"x-ratelimit-remaining-requests-day": "0", "x-ratelimit-reset-requests-day": "3600.5"}
+    headers = {
+        "x-ratelimit-remaining-requests-day": "0",
+        "x-ratelimit-reset-requests-day": "3600.5",
+    }
     body = {"message": "Requests per day limit exceeded", "code": "request_quota_exceeded"}
     assert kind_of(status_error(429, body, headers)).kind is K.QUOTA_EXHAUSTED
 
 
 def test_402_payment_required_is_quota_exhausted() -> None:
-    assert kind_of(status_error(402, error(message="Insufficient credits"))).kind is K.QUOTA_EXHAUSTED
+    assert (
+        kind_of(status_error(402, error(message="Insufficient credits"))).kind is K.QUOTA_EXHAUSTED
+    )
 
 
 def test_413_is_too_large() -> None:
@@ -141,7 +146,9 @@ def test_message_text_never_decides_the_kind() -> None:
 
 
 def test_secrets_in_provider_messages_are_masked() -> None:
-    exc = status_error(401, error("invalid_api_key", message=f"Incorrect API key provided: {SECRET}"))
+    exc = status_error(
+        401, error("invalid_api_key", message=f"Incorrect API key provided: {SECRET}")
+    )
     failure = kind_of(exc)
     assert SECRET not in failure.message and "gsk_…ghij" in failure.message
 

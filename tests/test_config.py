@@ -36,13 +36,23 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_example_registry_is_complete() -> None:
     config = load_config(ROOT / "routes.example.toml")
-    assert set(config.providers) == {"ollama", "groq", "cerebras", "sambanova", "openrouter", "google"}
+    assert set(config.providers) == {
+        "ollama",
+        "groq",
+        "cerebras",
+        "sambanova",
+        "openrouter",
+        "google",
+    }
     assert set(config.tasks) == {"fast_small", "fast_large", "reasoning", "agentic", "fallback"}
     assert config.providers["groq"].key_vars == ("GROQ_API_KEY", "GROQ_API_KEY_2", "GROQ_API_KEY_3")
-    assert config.providers["google"].base_url.startswith("https://generativelanguage.googleapis.com")
+    assert config.providers["google"].base_url.startswith(
+        "https://generativelanguage.googleapis.com"
+    )
     assert config.route("fast_small")[0] == RouteEntry("ollama", "llama3:8b")
     assert config.route("reasoning")[-2:] == (
-        RouteEntry("openrouter", "openrouter/free"), RouteEntry("google", "gemini-2.5-flash")
+        RouteEntry("openrouter", "openrouter/free"),
+        RouteEntry("google", "gemini-2.5-flash"),
     )
     assert not config.providers["ollama"].is_enabled({})
     assert config.providers["ollama"].is_enabled({"LLMROUTE_OLLAMA": "1"})
@@ -63,7 +73,8 @@ def test_entries_split_at_the_first_colon() -> None:
 def test_fallback_is_appended_without_repeats(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
     assert [str(e) for e in config.route("fast")] == [
-        "groq:llama-3.1-8b-instant", "groq:llama-3.3-70b-versatile"
+        "groq:llama-3.1-8b-instant",
+        "groq:llama-3.3-70b-versatile",
     ]
 
 
@@ -94,7 +105,7 @@ def test_bad_config_names_file_table_and_key(tmp_path: Path, text: str, fragment
 
 def test_unknown_task_lists_the_known_ones(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
-    with pytest.raises(ConfigError, match="no task 'slow' .*known tasks: fallback, fast"):
+    with pytest.raises(ConfigError, match=r"no task 'slow' .*known tasks: fallback, fast"):
         config.route("slow")
 
 
@@ -106,7 +117,9 @@ def test_rates() -> None:
         parse_rate("5 per second")
 
 
-def test_discovery_order(tmp_path: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discovery_order(
+    tmp_path: Path, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     explicit = write(tmp_path, GOOD)
     (isolated_env / "routes.toml").write_text(GOOD.replace('"fast"', '"fallback"'))
     env = load_environment()
@@ -119,7 +132,9 @@ def test_discovery_order(tmp_path: Path, isolated_env: Path, monkeypatch: pytest
         locate_config(tmp_path / "missing.toml", env)
 
 
-def test_dotenv_files_and_explicit_variables(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dotenv_files_and_explicit_variables(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (isolated_env / ".env").write_text("GROQ_API_KEY=from-dotenv\nCEREBRAS_API_KEY=cwd\n")
     monkeypatch.setenv("CEREBRAS_API_KEY", "explicit")
     env = load_environment()

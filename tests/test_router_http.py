@@ -77,7 +77,9 @@ async def test_401_disables_the_key_and_never_leaks_it(world, router, clock, cap
     assert upstream_calls(world, 0) == 1
 
 
-async def test_503_moves_to_the_next_key_and_repeated_503s_open_the_circuit(world, router, clock) -> None:
+async def test_503_moves_to_the_next_key_and_repeated_503s_open_the_circuit(
+    world, router, clock
+) -> None:
     world.groq_keys[0].default = Reply.server_error(503)
     result = await router.complete("other", "hello")
     assert [a.outcome for a in result.attempts] == ["unavailable", "ok"]
@@ -131,7 +133,9 @@ async def test_deadline_bounds_the_request_when_every_provider_stalls(world, rou
 
 
 async def test_pool_cursor_is_shared_across_tasks(world, router) -> None:
-    aliases = [(await router.complete(t, "hi")).candidate.key.alias for t in ("fast", "other", "fast")]
+    aliases = [
+        (await router.complete(t, "hi")).candidate.key.alias for t in ("fast", "other", "fast")
+    ]
     assert aliases == ["groq#1", "groq#2", "groq#3"]
 
 
@@ -141,7 +145,9 @@ async def test_pool_cursor_is_shared_across_tasks(world, router) -> None:
      Reply.reset(), Reply.cut(), Reply.malformed(), Reply.error_in_200(), Reply.timeout_408()],
     ids=["429", "503", "500", "reset", "cut", "malformed", "error-in-200", "408"],
 )  # fmt: skip
-async def test_one_upstream_call_per_attempt_and_the_next_candidate_answers(world, router, reply) -> None:
+async def test_one_upstream_call_per_attempt_and_the_next_candidate_answers(
+    world, router, reply
+) -> None:
     world.groq_keys[0].script(reply)
     result = await router.complete("fast", "hello")
     assert result.candidate.key.alias == "groq#2"

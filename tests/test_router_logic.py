@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from llmroute.config import parse_config
@@ -25,8 +27,10 @@ CONFIG = {
         "other": {"route": ["groq:small"]},
     },
 }  # fmt: skip
-ENV = {"G1": "gsk_one_0000000000000001", "G2": "gsk_two_0000000000000002",
-       "G3": "gsk_three_000000000000003", "B1": "big_key_00000000000001", "GEM": "AIza_0000000000000"}  # fmt: skip
+ENV = {
+    "G1": "gsk_one_0000000000000001", "G2": "gsk_two_0000000000000002",
+    "G3": "gsk_three_000000000000003", "B1": "big_key_00000000000001", "GEM": "AIza_0000000000000",
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -39,17 +43,23 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def router(upstream: ScriptedUpstream, clock: FakeClock, env: dict[str, str] = ENV, **kw: object) -> Router:
+def router(
+    upstream: ScriptedUpstream, clock: FakeClock, env: dict[str, str] = ENV, **kw: object
+) -> Router:
     return Router(parse_config(CONFIG), env=env, upstream=upstream, clock=clock, **kw)  # type: ignore[arg-type]
 
 
 def rate_limited(seconds: float) -> Exception:
-    return status_error(429, {"error": {"code": "rate_limit_exceeded"}}, {"retry-after": str(seconds)})
+    return status_error(
+        429, {"error": {"code": "rate_limit_exceeded"}}, {"retry-after": str(seconds)}
+    )
 
 
 async def test_pool_rotates_and_the_cursor_is_shared_across_tasks(upstream, clock) -> None:
     r = router(upstream, clock)
-    answered = [(await r.complete(task, "hi")).candidate.key.alias for task in ("main", "other", "main")]
+    answered = [
+        (await r.complete(task, "hi")).candidate.key.alias for task in ("main", "other", "main")
+    ]
     assert answered == ["groq#1", "groq#2", "groq#3"]
 
 
@@ -137,10 +147,8 @@ async def test_circuit_opens_and_grows(upstream, clock) -> None:
     calls = 0
     for _ in range(40):
         clock.t += 1
-        try:
+        with contextlib.suppress(RequestFailedError):
             await r.complete("big:large", "hi", deadline=0.5)
-        except RequestFailedError:
-            pass
         calls = upstream.calls.count(("big#1", "large"))
     # 40 s of one request a second: calls at t=1, 6 (after 5 s), 16 (10 s), 36 (20 s).
     assert calls == 4
@@ -159,5 +167,7 @@ async def test_missing_keys_name_the_variables(upstream, clock) -> None:
 
 
 async def test_quirks_drop_params_the_provider_rejects(upstream, clock) -> None:
-    await router(upstream, clock).complete("google:gemini", "hi", response_format={"type": "json"}, temperature=0)
+    await router(upstream, clock).complete(
+        "google:gemini", "hi", response_format={"type": "json"}, temperature=0
+    )
     assert upstream.params[-1] == {"temperature": 0}

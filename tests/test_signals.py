@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import pytest
 
@@ -64,7 +64,10 @@ def test_cerebras_float_seconds() -> None:
 def test_openrouter_epoch_ms_in_header_and_body() -> None:
     reset_ms = str(int((NOW + 42) * 1000))
     assert retry_after({"X-RateLimit-Reset": reset_ms}, None, NOW) == pytest.approx(42)
-    body = {"message": "Rate limit exceeded", "metadata": {"headers": {"X-RateLimit-Reset": reset_ms}}}
+    body = {
+        "message": "Rate limit exceeded",
+        "metadata": {"headers": {"X-RateLimit-Reset": reset_ms}},
+    }
     assert retry_after({}, body, NOW) == pytest.approx(42)
 
 

@@ -39,7 +39,8 @@ def make_world(server: FakeServer, **settings: Any) -> World:
     config = {
         "settings": {"default_task": "fast", "deadline": 10, "timeout": 5, **settings},
         "providers": {
-            "groq": {"base_url": groq.base_url, "keys": ["GROQ_API_KEY", "GROQ_API_KEY_2", "GROQ_API_KEY_3"],
+            "groq": {"base_url": groq.base_url,
+                     "keys": ["GROQ_API_KEY", "GROQ_API_KEY_2", "GROQ_API_KEY_3"],
                      "models": {"small": {"context_window": 8192}}},
             "backup": {"base_url": backup.base_url, "keys": ["BACKUP_KEY"],
                        "models": {"big": {"context_window": 131072}}},

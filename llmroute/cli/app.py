@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from llmroute.cli import ask
+from llmroute.cli.pairs import PairOptionsCommand
 
 app = typer.Typer(
     name="llmroute",
@@ -18,7 +19,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: Rich's help renderer alone costs ~80 ms of start-up
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.command(name="ask", no_args_is_help=False)(ask.ask)
+app.command(name="ask", cls=PairOptionsCommand)(ask.ask)
 
 
 def _version(value: bool) -> None:
@@ -38,26 +39,10 @@ def root(
 ) -> None:
     """Send chat requests through a chain of LLM providers and key pools, with fallback."""
 
-# Options that take a KEY VALUE pair (`-o temperature 0.2`), which Typer cannot declare.
-PAIR_OPTIONS = {("ask", "option")}
-
-
-def build_command() -> Any:
-    import click
-
-    command = typer.main.get_command(app)
-    for name, sub in getattr(command, "commands", {}).items():
-        for param in sub.params:
-            if (name, param.name) in PAIR_OPTIONS:
-                param.nargs = 2  # each value becomes a (KEY, VALUE) tuple
-                param.type = click.Tuple([str, str])
-    return command
-
 
 def main() -> None:
-    command = build_command()
     try:
-        command.main(prog_name="llmroute", standalone_mode=True)
+        app(prog_name="llmroute")
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         sys.exit(130)

@@ -46,7 +46,7 @@ def guarded(work: Callable[[], int], report: Report, *, json_output: bool = Fals
     except KeyboardInterrupt:
         report.error("interrupted")
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a sentence
+    except Exception as exc:
         log.debug("internal error", exc_info=True)
         report.error(
             f"internal error ({type(exc).__name__}: {exc}); rerun with -vv for the traceback "

@@ -14,7 +14,9 @@ def read_prompt(argument: str | None, stdin: TextIO) -> str:
     piped = "" if stdin.isatty() else stdin.read()
     parts = [p for p in (piped.strip("\n"), (argument or "").strip("\n")) if p.strip()]
     if not parts:
-        raise UsageError('nothing to ask: give a prompt, e.g. llmroute ask "hello", or pipe text in')
+        raise UsageError(
+            'nothing to ask: give a prompt, e.g. llmroute ask "hello", or pipe text in'
+        )
     return "\n\n".join(parts)
 
 

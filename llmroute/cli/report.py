@@ -56,7 +56,10 @@ class Report:
         from rich.markup import escape
 
         self.console.print(
-            f"[bold red]llmroute:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+            f"[bold red]llmroute:[/] {escape(message)}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -66,7 +69,9 @@ def summary_line(result: Result) -> str:
     c = result.candidate
     parts = [f"[green]✓[/] {escape(c.key.alias)} · {escape(c.model)}", f"{result.latency_s:.2f}s"]
     if result.usage:
-        parts.append(f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens")
+        parts.append(
+            f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens"
+        )
     called = sum(1 for a in result.attempts if a.called)
     if called > 1:
         parts.append(f"{called - 1} fallback{'s' if called > 2 else ''}")

@@ -1,0 +1,5 @@
+"""`python -m llmroute` = `llmroute`."""
+
+from llmroute.cli.app import main
+
+main()
