@@ -199,3 +199,12 @@ def test_ctrl_c_exits_130_without_a_traceback(world: World) -> None:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert "Traceback" not in err and out == ""
+
+
+def test_waiting_for_the_earliest_reset_is_said_on_stderr(world: World) -> None:
+    for key in world.groq_keys:
+        key.script(Reply.rate_limited(reset=0.3))
+    world.backup.keys[0].script(Reply.rate_limited(reset=0.3))
+    result = ask(world, "-t", "other", "hello")
+    assert result.exit_code == 0
+    assert "waiting 0." in result.stderr and "every candidate is cooling down" in result.stderr

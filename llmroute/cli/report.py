@@ -38,12 +38,13 @@ class Report:
                 f"[yellow]waiting {event.seconds:.1f}s[/] for {event.candidate.label} "
                 f"({event.reason}): every candidate is cooling down",
                 markup=True,
+                soft_wrap=True,
             )
 
     def result(self, result: Result) -> None:
         if self.quiet:
             return
-        self.console.print(summary_line(result), markup=True)
+        self.console.print(summary_line(result), markup=True, soft_wrap=True)
         if result.fallbacks:
             self.attempts(result.fallbacks, title="tried first")
 
