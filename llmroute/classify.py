@@ -69,12 +69,14 @@ def _from_status(exc: openai.APIStatusError, now: float, redact: Redact) -> Fail
     status, body, headers = exc.status_code, exc.body, exc.response.headers
     code = _error_code(body)
     kind = _status_kind(status, code, body, headers, now)
+    daily = kind is K.QUOTA_EXHAUSTED
     return Failure(
         kind=kind,
         message=redact(_provider_message(exc))[:_MESSAGE_LIMIT],
         status=status,
         code=code,
-        retry_after=retry_after(headers, body, now),
+        retry_after=retry_after(headers, body, now, exhausted_only=daily),
+        headers=dict(headers),
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -28,6 +29,8 @@ class Failure:
     retry_after: float | None = None
     # The whole provider is unreachable (connection refused), not just this key.
     provider_down: bool = False
+    # The response's headers, when there was a response: limits are learned from failures too.
+    headers: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __str__(self) -> str:
         status = f" {self.status}" if self.status else ""

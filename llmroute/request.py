@@ -50,6 +50,14 @@ class RequestRun:
         self._skip(candidate, f"cooling down {left:.1f}s more after {cooldown.reason}", observe)
         self._waiting.append((cooldown.until, candidate, cooldown.reason))
 
+    def no_budget(
+        self, candidate: Candidate, free_at: float | None, now: float, observe: Observe
+    ) -> None:
+        if free_at is None:
+            return
+        self._skip(candidate, f"no budget for {max(0.0, free_at - now):.1f}s", observe)
+        self._waiting.append((free_at, candidate, "no budget"))
+
     def failed(self, candidate: Candidate, failure: Failure, latency_s: float) -> Attempt:
         self.called_this_pass = True
         self._skipped.add(candidate)  # its failure is on record; a later skip would repeat it

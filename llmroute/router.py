@@ -26,13 +26,17 @@ from llmroute.cooldowns import (
 from llmroute.errors import ConfigError, NoUsableCandidateError
 from llmroute.failures import Failure, FailureKind
 from llmroute.keys import Redactor
+from llmroute.pacing import budget_scope, estimate_cost, limits_for
 from llmroute.pools import Pool, build_pools, candidates, missing_key_hint
 from llmroute.quirks import adapt_params
 from llmroute.request import RequestRun
-from llmroute.state import MemoryStore, StateStore
+from llmroute.signals import learned_windows
+from llmroute.state import StateStore, open_store
+from llmroute.state.base import Reservation
 from llmroute.upstream import OpenAIUpstream, Upstream
 
 log = logging.getLogger("llmroute")
+UNPACED = Reservation(entry_id="")  # granted, holding nothing
 Messages = Sequence[Mapping[str, Any]]
 
 
@@ -61,9 +65,10 @@ class Router:
         policy: CooldownPolicy | None = None,
         observer: Observer | None = None,
     ) -> None:
+        env = os.environ if env is None else env
         self.config = config
-        self.pools: dict[str, Pool] = build_pools(config, os.environ if env is None else env)
-        self.store = store or MemoryStore()
+        self.pools: dict[str, Pool] = build_pools(config, env)
+        self.store = store or open_store(env.get("LLMROUTE_STATE") or config.settings.state)
         self.upstream = upstream or OpenAIUpstream()
         self.clock = clock or SystemClock()
         self.policy = policy or CooldownPolicy()
@@ -92,6 +97,7 @@ class Router:
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
+        self.store.close()
 
     def route(self, task: str | None = None) -> tuple[RouteEntry, ...]:
         """A task's entries (with `fallback`), or one pinned `provider:model` entry."""
@@ -128,6 +134,7 @@ class Router:
             messages = [{"role": "user", "content": messages}]
         settings = self.config.settings
         run = RequestRun(self.clock.now() + (deadline or settings.deadline))
+        cost = estimate_cost(messages, params)
         started = time.perf_counter()
         while True:
             for candidate in candidates(entries, self.pools, self.store.advance_cursor):
@@ -140,8 +147,14 @@ class Router:
                 remaining = run.deadline - self.clock.now()
                 if remaining <= 0:
                     break
+                reservation = self._reserve(candidate, cost)
+                if not reservation.granted:
+                    run.no_budget(candidate, reservation.free_at, self.clock.now(), self._observe)
+                    continue
                 pinned = timeout or self._attempt_timeout(candidate)
-                answer = await self._attempt(run, candidate, messages, params, pinned, remaining)
+                answer = await self._attempt(
+                    run, candidate, reservation, messages, params, pinned, remaining
+                )
                 if answer is not None:
                     content, usage, finish = answer
                     return Result(
@@ -156,6 +169,29 @@ class Router:
         provider = self.config.providers[candidate.provider]
         return provider.timeout or self.config.settings.timeout
 
+    def _reserve(self, candidate: Candidate, cost: Any) -> Reservation:
+        if not self.config.settings.pacing:
+            return UNPACED
+        provider = self.config.providers[candidate.provider]
+        limits = limits_for(provider, candidate.model)
+        scope = budget_scope(candidate, provider)
+        return self.store.reserve(scope, limits, cost, self.clock.now())
+
+    def _finish(
+        self,
+        candidate: Candidate,
+        reservation: Reservation,
+        headers: Mapping[str, str],
+        tokens: int | None = None,
+    ) -> None:
+        """After every paced attempt: one request less in flight, and what the headers say."""
+        if not reservation.entry_id:  # pacing is off
+            return
+        now = self.clock.now()
+        scope = budget_scope(candidate, self.config.providers[candidate.provider])
+        windows = learned_windows(headers, now)
+        self.store.finish(scope, reservation.entry_id, windows, now, tokens)
+
     def _blocking(self, candidate: Candidate) -> Cooldown | None:
         active = self.store.cooldowns(scopes_of(candidate), self.clock.now())
         return max(active.values(), key=lambda c: c.until, default=None)
@@ -164,6 +200,7 @@ class Router:
         self,
         run: RequestRun,
         candidate: Candidate,
+        reservation: Reservation,
         messages: Messages,
         params: Mapping[str, Any],
         timeout: float,
@@ -179,15 +216,21 @@ class Router:
                 ),
                 limit,
             )
+        except asyncio.CancelledError:  # Ctrl-C: nothing is in flight any more
+            self._finish(candidate, reservation, {})
+            raise
         except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
             failure = self._classify(exc)
-            cut_by_deadline = failure.kind is FailureKind.TIMEOUT and remaining <= timeout
-            if cut_by_deadline:
+            if failure.kind is FailureKind.TIMEOUT and remaining <= timeout:
+                # Cut short by the request's deadline: not the candidate's fault.
                 failure = Failure(FailureKind.TIMEOUT, "the request deadline was reached")
             else:
                 self._cool_down(candidate, failure)
+            self._finish(candidate, reservation, failure.headers)
             self._observe(run.failed(candidate, failure, time.perf_counter() - started))
             return None
+        tokens = reply.usage.total_tokens if reply.usage else None
+        self._finish(candidate, reservation, reply.headers, tokens)
         self.store.note_success(key_model_scope(candidate))
         self._observe(run.answered(candidate, reply.usage, time.perf_counter() - started))
         return reply.content, reply.usage, reply.finish_reason

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from llmroute.budget import LearnedWindow
+
 _GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _EPOCH_MS_FLOOR = 1e12  # values this large are epoch milliseconds, not durations
@@ -45,20 +47,29 @@ def parse_retry_after(text: str, now: float) -> float | None:
         return None
 
 
-def retry_after(headers: Mapping[str, str], body: object, now: float) -> float | None:
-    """Seconds until a retry can succeed, from the first signal present; None if none is."""
-    for value in _reset_signals(headers, body, now):
+def retry_after(
+    headers: Mapping[str, str], body: object, now: float, *, exhausted_only: bool = False
+) -> float | None:
+    """Seconds until a retry can succeed, from the first signal present; None if none is.
+
+    Window headers name the window that is spent (`remaining` 0). When none is, a 429 still
+    means one is about to be: take the longest reset of the per-minute windows — unless
+    `exhausted_only`, for a daily cap, which such headers do not describe.
+    """
+    for value in _reset_signals(headers, body, now, exhausted_only):
         if value is not None:
             return max(0.0, value)
     return None
 
 
-def _reset_signals(headers: Mapping[str, str], body: object, now: float) -> Iterator[float | None]:
+def _reset_signals(
+    headers: Mapping[str, str], body: object, now: float, exhausted_only: bool
+) -> Iterator[float | None]:
     """Each dialect's reset, lazily, in the order of precedence."""
     yield _scaled(headers.get("retry-after-ms"), 0.001)
     raw = headers.get("retry-after")
     yield parse_retry_after(raw, now) if raw else None
-    yield _window_resets(headers)
+    yield _window_resets(headers, exhausted_only)
     yield _epoch_ms_reset(headers, now)
     yield _epoch_ms_reset(openrouter_headers(body), now)
     yield gemini_retry_delay(body)
@@ -74,25 +85,49 @@ def daily_cap_hit(headers: Mapping[str, str], body: object) -> bool:
 
 # -- rate-limit windows in headers -------------------------------------------------------------
 
-
-def _window_resets(headers: Mapping[str, str]) -> float | None:
-    """The reset of the exhausted window(s); without one exhausted, the soonest reset."""
-    windows = list(_windows(headers))
-    if not windows:
-        return None
-    exhausted = [reset for reset, remaining in windows if remaining == 0]
-    return max(exhausted) if exhausted else min(reset for reset, _ in windows)
+_WINDOW_SUFFIXES = (("", parse_go_duration), ("-minute", None), ("-day", None))
 
 
-def _windows(headers: Mapping[str, str]) -> Iterator[tuple[float, float | None]]:
-    """(reset seconds, remaining) per window named in the OpenAI/Groq and Cerebras dialects."""
+def learned_windows(headers: Mapping[str, str], now: float) -> dict[str, LearnedWindow]:
+    """Every window a response's headers describe (OpenAI/Groq, Cerebras, OpenRouter)."""
+    windows: dict[str, LearnedWindow] = {}
     for dimension in ("requests", "tokens"):
-        for suffix, parse in (("", parse_go_duration), ("-minute", _float), ("-day", _float)):
+        for suffix, parse in _WINDOW_SUFFIXES:
+            name = f"{dimension}{suffix}"
+            left = _float(headers.get(f"x-ratelimit-remaining-{name}"))
+            raw = headers.get(f"x-ratelimit-reset-{name}")
+            reset = (parse or _float)(raw) if raw else None
+            if left is not None and reset is not None:
+                limit = _float(headers.get(f"x-ratelimit-limit-{name}"))
+                windows[name] = LearnedWindow(dimension, left, now + reset, limit)
+    left = _float(headers.get("x-ratelimit-remaining"))
+    reset = _epoch_ms_reset(headers, now)
+    if left is not None and reset is not None:  # OpenRouter: epoch-ms reset, per account
+        limit = _float(headers.get("x-ratelimit-limit"))
+        windows["requests-account"] = LearnedWindow("requests", left, now + reset, limit)
+    return windows
+
+
+def _window_resets(headers: Mapping[str, str], exhausted_only: bool) -> float | None:
+    windows = list(_windows(headers))
+    exhausted = [reset for _, reset, remaining in windows if remaining == 0]
+    if exhausted:
+        return max(exhausted)
+    if exhausted_only:
+        return None
+    short = [reset for suffix, reset, _ in windows if suffix != "-day"]
+    return max(short) if short else None
+
+
+def _windows(headers: Mapping[str, str]) -> Iterator[tuple[str, float, float | None]]:
+    """(suffix, reset seconds, remaining) per window of the OpenAI/Groq and Cerebras dialects."""
+    for dimension in ("requests", "tokens"):
+        for suffix, parse in _WINDOW_SUFFIXES:
             raw = headers.get(f"x-ratelimit-reset-{dimension}{suffix}")
-            reset = parse(raw) if raw else None
+            reset = (parse or _float)(raw) if raw else None
             if reset is not None:
                 remaining = _float(headers.get(f"x-ratelimit-remaining-{dimension}{suffix}"))
-                yield reset, remaining
+                yield suffix, reset, remaining
 
 
 def _epoch_ms_reset(headers: Mapping[str, str], now: float) -> float | None:

@@ -1,0 +1,142 @@
+"""Budgets: may a request go out now, and if not, when? Pure functions over a usage log.
+
+Two sources of limits meet here: the configured rates (`30/minute`, `6000/minute` tokens),
+checked against a sliding-window log of what this router (every process sharing the state)
+sent; and the limits learned from `x-ratelimit-*` headers, which say how much the provider
+itself still allows until its window resets. A header counts every request the provider has
+seen, not those still in flight, so what is in flight is kept aside (`pending`) and subtracted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from llmroute.config import Limits
+from llmroute.rate import Rate
+
+# Our log stamps a request when it is reserved, the provider when it arrives: wait a little
+# longer than the window so that our view never frees a slot before the provider's does.
+MARGIN_S = 0.05
+MARGIN_SHARE = 0.01
+PENDING_TTL_S = 600.0  # a reservation never settled (a crashed process) stops counting
+
+
+@dataclass(frozen=True)
+class Cost:
+    requests: int = 1
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class UsageEntry:
+    id: str
+    at: float
+    requests: int
+    tokens: int
+
+
+@dataclass(frozen=True)
+class LearnedWindow:
+    """What a provider's headers said about one of its windows."""
+
+    dimension: str  # "requests" or "tokens"
+    remaining: float
+    reset_at: float  # epoch seconds when the window is full again
+    limit: float | None = None
+
+    def active(self, now: float) -> bool:
+        return now < self.reset_at
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A scope's learned windows, and the reservations in flight that they cannot know of."""
+
+    windows: Mapping[str, LearnedWindow] = field(default_factory=dict)
+    pending: Mapping[str, UsageEntry] = field(default_factory=dict)
+
+    def holding(self, entry: UsageEntry, now: float) -> Learned:
+        """With one more request in flight."""
+        return Learned(self._live_windows(now), {**self._live_pending(now), entry.id: entry})
+
+    def heard(
+        self, windows: Mapping[str, LearnedWindow], entry_id: str | None, now: float
+    ) -> Learned:
+        """After a response: its headers are the provider's latest word, and it is no longer
+        in flight (the provider's count includes it)."""
+        pending = {k: e for k, e in self._live_pending(now).items() if k != entry_id}
+        return Learned({**self._live_windows(now), **windows}, pending)
+
+    def _live_windows(self, now: float) -> dict[str, LearnedWindow]:
+        return {name: w for name, w in self.windows.items() if w.active(now)}
+
+    def _live_pending(self, now: float) -> dict[str, UsageEntry]:
+        return {k: e for k, e in self.pending.items() if e.at > now - PENDING_TTL_S}
+
+
+def padded(window_s: float) -> float:
+    return window_s + MARGIN_S + window_s * MARGIN_SHARE
+
+
+def horizon(limits: Limits) -> float:
+    """How far back the usage log matters for these limits."""
+    return max((padded(r.window_s) for r in (*limits.requests, *limits.tokens)), default=0.0)
+
+
+def free_at(
+    entries: Iterable[UsageEntry],
+    learned: Learned,
+    limits: Limits,
+    cost: Cost,
+    now: float,
+) -> float | None:
+    """None when `cost` fits every limit now; else the earliest time it could fit."""
+    log = sorted(entries, key=lambda e: e.at)
+    in_flight = list(learned.pending.values())
+    waits = [
+        *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in limits.requests),
+        *(_rate_free_at(log, rate, cost.tokens, now, "tokens") for rate in limits.tokens),
+        *(_learned_free_at(w, in_flight, cost, now) for w in learned.windows.values()),
+    ]
+    blocked = [w for w in waits if w is not None]
+    return max(blocked) if blocked else None
+
+
+def remaining(entries: Iterable[UsageEntry], rate: Rate, dimension: str, now: float) -> int:
+    """Units of a configured rate left now (for `llmroute state`)."""
+    used = sum(_units(dimension, e) for e in entries if e.at > now - padded(rate.window_s))
+    return max(0, rate.count - used)
+
+
+def _rate_free_at(
+    log: list[UsageEntry], rate: Rate, units: int, now: float, dimension: str
+) -> float | None:
+    if units <= 0 or units > rate.count:
+        return None  # nothing to count, or it can never fit: the provider will say 413
+    window = padded(rate.window_s)
+    inside = [e for e in log if e.at > now - window]
+    excess = sum(_units(dimension, e) for e in inside) + units - rate.count
+    if excess <= 0:
+        return None
+    for entry in inside:  # oldest first: the window frees as they leave it
+        excess -= _units(dimension, entry)
+        if excess <= 0:
+            return entry.at + window
+    return now + window  # unreachable with a consistent log; be safe
+
+
+def _learned_free_at(
+    window: LearnedWindow, in_flight: list[UsageEntry], cost: Cost, now: float
+) -> float | None:
+    units = _units(window.dimension, cost)
+    left = window.remaining - sum(_units(window.dimension, e) for e in in_flight)
+    if not window.active(now) or units <= 0 or left >= units:
+        return None
+    if window.limit is not None and units > window.limit:
+        return None  # larger than the whole window: the provider will say 413
+    return window.reset_at
+
+
+def _units(dimension: str, item: Cost | UsageEntry) -> int:
+    return item.requests if dimension == "requests" else item.tokens

@@ -1,0 +1,55 @@
+"""Where cooldowns, cursors, usage and learned limits live: `memory`, `sqlite` or `redis://`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmroute.errors import ConfigError
+from llmroute.state.base import Reservation, Snapshot, StateStore
+from llmroute.state.memory import MemoryStore
+
+STATE_FILE = "state.sqlite3"
+
+__all__ = ["MemoryStore", "Reservation", "Snapshot", "StateStore", "open_store"]
+
+
+def open_store(url: str | None, default_dir: Path | None = None) -> StateStore:
+    """`memory`; `sqlite` (the user state directory), `sqlite:///abs/path`; `redis://host:port/db`."""
+    url = (url or "sqlite").strip()
+    if url == "memory":
+        return MemoryStore()
+    if url == "sqlite" or url.startswith("sqlite://"):
+        from llmroute.state.sqlite import SQLiteStore
+
+        return SQLiteStore(_sqlite_path(url, default_dir))
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return _redis(url)
+    raise ConfigError(
+        f"state store {url!r} is not one of: memory, sqlite, sqlite:///path, redis://host:port/db"
+    )
+
+
+def _sqlite_path(url: str, default_dir: Path | None) -> Path:
+    rest = url[len("sqlite://") :] if url != "sqlite" else ""
+    if not rest.strip("/"):
+        if default_dir is None:
+            from llmroute.environment import state_dir
+
+            default_dir = state_dir()
+        return default_dir / STATE_FILE
+    if rest.startswith("//"):  # SQLAlchemy's form for an absolute path: sqlite:////tmp/x
+        rest = rest[1:]
+    return Path(rest).expanduser()
+
+
+def _redis(url: str) -> StateStore:
+    try:
+        from llmroute.state.redis import RedisStore
+
+        return RedisStore(url)
+    except ModuleNotFoundError:
+        raise ConfigError(
+            "the redis state store needs the redis package: pip install 'llmroute[redis]'"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any connection failure becomes one sentence
+        raise ConfigError(f"cannot reach the state store at {url}: {exc}") from None

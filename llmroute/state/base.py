@@ -1,0 +1,121 @@
+"""The state store's interface, and the decisions every backend shares.
+
+A store holds what many processes (and machines) must agree on: pool cursors, cooldowns and
+circuit counts, usage logs and limits learned from headers. Backends differ only in how they
+make each update atomic; what an update decides is computed here, once.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from llmroute.budget import Cost, Learned, LearnedWindow, UsageEntry, free_at, horizon
+from llmroute.config import Limits
+from llmroute.cooldowns import Cooldown
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Budget held for one attempt (`entry_id`), or the time budget frees up (`free_at`)."""
+
+    entry_id: str | None
+    free_at: float | None = None
+
+    @property
+    def granted(self) -> bool:
+        return self.entry_id is not None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a store holds, for `llmroute state`."""
+
+    cooldowns: list[Cooldown] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    learned: dict[str, dict[str, LearnedWindow]] = field(default_factory=dict)
+    usage: dict[str, list[UsageEntry]] = field(default_factory=dict)
+    cursors: dict[str, int] = field(default_factory=dict)
+
+
+class StateStore(Protocol):
+    def advance_cursor(self, pool: str) -> int:
+        """Return the pool's cursor and step it by one, atomically."""
+
+    def cooldowns(self, scopes: Iterable[str], now: float) -> dict[str, Cooldown]:
+        """The active cooldowns among `scopes`."""
+
+    def extend_cooldown(self, cooldown: Cooldown) -> Cooldown:
+        """Store a cooldown; an existing later `until` wins (a cooldown never shortens)."""
+
+    def note_failure(self, scope: str) -> int:
+        """Count one more failure in a row for the scope's circuit; return the count."""
+
+    def note_success(self, scope: str) -> None:
+        """Close the scope's circuit."""
+
+    def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
+        """Hold `cost` against the scope's limits (configured and learned), atomically."""
+
+    def finish(
+        self,
+        scope: str,
+        entry_id: str,
+        windows: Mapping[str, LearnedWindow],
+        now: float,
+        tokens: int | None = None,
+    ) -> None:
+        """An attempt is over: its reservation is no longer in flight, the response's headers
+        are the provider's latest word on the scope's windows, and `tokens` (what the provider
+        counted) replaces the estimate. Call it after every reserved attempt."""
+
+    def snapshot(self, now: float) -> Snapshot: ...
+
+    def clear(self, prefix: str = "") -> int:
+        """Forget everything whose scope contains `prefix`; return how many cooldowns went."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReserveDecision:
+    reservation: Reservation
+    entry: UsageEntry | None
+    learned: Learned
+    keep_after: float  # usage older than this no longer matters
+
+
+def decide_reservation(
+    entries: Iterable[UsageEntry],
+    learned: Learned,
+    limits: Limits,
+    cost: Cost,
+    now: float,
+) -> ReserveDecision:
+    keep_after = now - horizon(limits)
+    live = [e for e in entries if e.at > keep_after]
+    wait = free_at(live, learned, limits, cost, now)
+    if wait is not None:
+        return ReserveDecision(Reservation(None, wait), None, learned, keep_after)
+    entry = UsageEntry(uuid.uuid4().hex[:16], now, cost.requests, cost.tokens)
+    return ReserveDecision(Reservation(entry.id), entry, learned.holding(entry, now), keep_after)
+
+
+def encode_learned(learned: Learned) -> str:
+    return json.dumps({
+        "windows": {name: vars(w) for name, w in learned.windows.items()},
+        "pending": {key: vars(e) for key, e in learned.pending.items()},
+    })  # fmt: skip
+
+
+def decode_learned(text: str | None) -> Learned:
+    if not text:
+        return Learned()
+    data = json.loads(text)
+    return Learned(
+        {name: LearnedWindow(**fields) for name, fields in data["windows"].items()},
+        {key: UsageEntry(**fields) for key, fields in data["pending"].items()},
+    )

@@ -1,0 +1,99 @@
+"""State for one process: library use and tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from llmroute.budget import Cost, Learned, LearnedWindow, UsageEntry
+from llmroute.config import Limits
+from llmroute.cooldowns import Cooldown
+from llmroute.state.base import Reservation, Snapshot, decide_reservation
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cursors: dict[str, int] = {}
+        self._cooldowns: dict[str, Cooldown] = {}
+        self._failures: dict[str, int] = {}
+        self._usage: dict[str, list[UsageEntry]] = {}
+        self._learned: dict[str, Learned] = {}
+
+    def advance_cursor(self, pool: str) -> int:
+        with self._lock:
+            value = self._cursors.get(pool, 0)
+            self._cursors[pool] = value + 1
+            return value
+
+    def cooldowns(self, scopes: Iterable[str], now: float) -> dict[str, Cooldown]:
+        with self._lock:
+            found = {s: self._cooldowns.get(s) for s in scopes}
+        return {s: c for s, c in found.items() if c is not None and c.until > now}
+
+    def extend_cooldown(self, cooldown: Cooldown) -> Cooldown:
+        with self._lock:
+            current = self._cooldowns.get(cooldown.scope)
+            if current is None or cooldown.until > current.until:
+                self._cooldowns[cooldown.scope] = cooldown
+                return cooldown
+            return current
+
+    def note_failure(self, scope: str) -> int:
+        with self._lock:
+            self._failures[scope] = self._failures.get(scope, 0) + 1
+            return self._failures[scope]
+
+    def note_success(self, scope: str) -> None:
+        with self._lock:
+            self._failures.pop(scope, None)
+
+    def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
+        with self._lock:
+            decision = decide_reservation(
+                self._usage.get(scope, ()), self._learned.get(scope, Learned()), limits, cost, now
+            )
+            kept = [e for e in self._usage.get(scope, ()) if e.at > decision.keep_after]
+            self._usage[scope] = kept + ([decision.entry] if decision.entry else [])
+            self._learned[scope] = decision.learned
+            return decision.reservation
+
+    def finish(
+        self,
+        scope: str,
+        entry_id: str,
+        windows: Mapping[str, LearnedWindow],
+        now: float,
+        tokens: int | None = None,
+    ) -> None:
+        with self._lock:
+            self._learned[scope] = self._learned.get(scope, Learned()).heard(windows, entry_id, now)
+            if tokens is not None:
+                self._usage[scope] = [
+                    replace(e, tokens=tokens) if e.id == entry_id else e
+                    for e in self._usage.get(scope, ())
+                ]
+
+    def snapshot(self, now: float) -> Snapshot:
+        with self._lock:
+            return Snapshot(
+                cooldowns=[c for c in self._cooldowns.values() if c.until > now],
+                failures=dict(self._failures),
+                learned={s: dict(v.windows) for s, v in self._learned.items() if v.windows},
+                usage={s: list(e) for s, e in self._usage.items() if e},
+                cursors=dict(self._cursors),
+            )
+
+    def clear(self, prefix: str = "") -> int:
+        with self._lock:
+            doomed = [s for s in self._cooldowns if prefix in s]
+            for scope in doomed:
+                del self._cooldowns[scope]
+            for table in (self._failures, self._usage, self._learned, self._cursors):
+                for scope in [s for s in table if prefix in s]:
+                    del table[scope]
+            return len(doomed)
+
+    def close(self) -> None:
+        pass

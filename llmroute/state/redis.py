@@ -1,0 +1,170 @@
+"""State in Redis, shared by llmroute processes on many machines.
+
+Counters use Redis' atomic increments; every read-modify-write (cooldowns that may only grow,
+budget reservations) is an optimistic transaction: WATCH the keys, decide in Python with the
+same functions as every backend, write in MULTI/EXEC, and start again if another client
+changed a watched key in between.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from llmroute.budget import Cost, LearnedWindow, UsageEntry
+from llmroute.config import Limits
+from llmroute.cooldowns import Cooldown
+from llmroute.state.base import (
+    Reservation,
+    Snapshot,
+    decide_reservation,
+    decode_learned,
+    encode_learned,
+)
+
+FOREVER_STORED = 1e18  # JSON has no infinity
+
+
+class RedisStore:
+    def __init__(self, url: str, namespace: str = "llmroute") -> None:
+        import redis
+
+        self._redis: Any = redis.Redis.from_url(url, decode_responses=True)
+        self._redis.ping()
+        self.ns = namespace
+        self._cursors = f"{namespace}:cursors"
+        self._cooldowns = f"{namespace}:cooldowns"
+        self._failures = f"{namespace}:failures"
+        self._learned = f"{namespace}:learned"
+
+    def _usage(self, scope: str) -> str:
+        return f"{self.ns}:usage:{scope}"
+
+    def advance_cursor(self, pool: str) -> int:
+        return int(self._redis.hincrby(self._cursors, pool, 1)) - 1
+
+    def cooldowns(self, scopes: Iterable[str], now: float) -> dict[str, Cooldown]:
+        wanted = list(scopes)
+        values = self._redis.hmget(self._cooldowns, wanted) if wanted else []
+        found = {s: _decode_cooldown(v) for s, v in zip(wanted, values, strict=True) if v}
+        return {s: c for s, c in found.items() if c.until > now}
+
+    def extend_cooldown(self, cooldown: Cooldown) -> Cooldown:
+        def update(pipe: Any) -> Cooldown:
+            raw = pipe.hget(self._cooldowns, cooldown.scope)
+            current = _decode_cooldown(raw) if raw else None
+            if current is not None and current.until >= cooldown.until:
+                return current
+            pipe.multi()
+            pipe.hset(self._cooldowns, cooldown.scope, _encode_cooldown(cooldown))
+            return cooldown
+
+        result: Cooldown = self._redis.transaction(
+            update, self._cooldowns, value_from_callable=True
+        )
+        return result
+
+    def note_failure(self, scope: str) -> int:
+        return int(self._redis.hincrby(self._failures, scope, 1))
+
+    def note_success(self, scope: str) -> None:
+        self._redis.hdel(self._failures, scope)
+
+    def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
+        usage_key = self._usage(scope)
+
+        def update(pipe: Any) -> Reservation:
+            entries = [_decode_entry(v) for v in pipe.hvals(usage_key)]
+            learned = decode_learned(pipe.hget(self._learned, scope))
+            decision = decide_reservation(entries, learned, limits, cost, now)
+            stale = [e.id for e in entries if e.at <= decision.keep_after]
+            pipe.multi()
+            if stale:
+                pipe.hdel(usage_key, *stale)
+            if decision.entry is not None:
+                pipe.hset(usage_key, decision.entry.id, json.dumps(vars(decision.entry)))
+            if decision.learned != learned:
+                pipe.hset(self._learned, scope, encode_learned(decision.learned))
+            return decision.reservation
+
+        result: Reservation = self._redis.transaction(
+            update, usage_key, self._learned, value_from_callable=True
+        )
+        return result
+
+    def finish(
+        self,
+        scope: str,
+        entry_id: str,
+        windows: Mapping[str, LearnedWindow],
+        now: float,
+        tokens: int | None = None,
+    ) -> None:
+        usage_key = self._usage(scope)
+
+        def update(pipe: Any) -> None:
+            heard = decode_learned(pipe.hget(self._learned, scope)).heard(windows, entry_id, now)
+            raw = pipe.hget(usage_key, entry_id) if tokens is not None else None
+            pipe.multi()
+            pipe.hset(self._learned, scope, encode_learned(heard))
+            if raw is not None:
+                pipe.hset(usage_key, entry_id, json.dumps(json.loads(raw) | {"tokens": tokens}))
+
+        self._redis.transaction(update, self._learned, usage_key)
+
+    def snapshot(self, now: float) -> Snapshot:
+        prefix = f"{self.ns}:usage:"
+        usage = {
+            key[len(prefix) :]: sorted(
+                (_decode_entry(v) for v in self._redis.hvals(key)), key=lambda e: e.at
+            )
+            for key in self._redis.scan_iter(match=f"{_glob_escape(prefix)}*")
+        }
+        cooldowns = [_decode_cooldown(v) for v in self._redis.hvals(self._cooldowns)]
+        return Snapshot(
+            cooldowns=[c for c in cooldowns if c.until > now],
+            failures={s: int(n) for s, n in self._redis.hgetall(self._failures).items()},
+            learned={
+                s: dict(decode_learned(w).windows)
+                for s, w in self._redis.hgetall(self._learned).items()
+            },
+            usage={s: e for s, e in usage.items() if e},
+            cursors={p: int(v) for p, v in self._redis.hgetall(self._cursors).items()},
+        )
+
+    def clear(self, prefix: str = "") -> int:
+        cleared = 0
+        for table in (self._cooldowns, self._failures, self._learned, self._cursors):
+            doomed = [f for f in self._redis.hkeys(table) if prefix in f]
+            if doomed:
+                removed = int(self._redis.hdel(table, *doomed))
+                cleared += removed if table == self._cooldowns else 0
+        match = f"{_glob_escape(self.ns)}:usage:*{_glob_escape(prefix)}*"
+        for key in self._redis.scan_iter(match=match):
+            self._redis.delete(key)
+        return cleared
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def _encode_cooldown(c: Cooldown) -> str:
+    until = FOREVER_STORED if math.isinf(c.until) else c.until
+    return json.dumps({"scope": c.scope, "until": until, "kind": c.kind, "reason": c.reason})
+
+
+def _decode_cooldown(raw: str) -> Cooldown:
+    fields = json.loads(raw)
+    if fields["until"] >= FOREVER_STORED:
+        fields["until"] = math.inf
+    return Cooldown(**fields)
+
+
+def _decode_entry(raw: str) -> UsageEntry:
+    return UsageEntry(**json.loads(raw))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)

@@ -1,0 +1,106 @@
+"""One behaviour, three backends: memory, SQLite and Redis answer alike."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmroute.budget import Cost, LearnedWindow
+from llmroute.config import Limits
+from llmroute.cooldowns import FOREVER, Cooldown
+from llmroute.errors import ConfigError
+from llmroute.rate import Rate
+from llmroute.state import StateStore, open_store
+from tests.stores import redis_url, store_url
+
+__all__ = ["redis_url"]  # a fixture, used through request.getfixturevalue
+NOW = 1_800_000_000.0
+LIMITS = Limits(requests=(Rate(2, 10.0),))
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StateStore]:
+    opened = open_store(store_url(request.param, tmp_path, request))
+    yield opened
+    opened.close()
+
+
+def test_cursor_steps_once_per_call(store: StateStore) -> None:
+    assert [store.advance_cursor("groq") for _ in range(4)] == [0, 1, 2, 3]
+    assert store.advance_cursor("cerebras") == 0
+
+
+def test_cooldowns_extend_never_shorten(store: StateStore) -> None:
+    store.extend_cooldown(Cooldown("a", NOW + 30, "rate_limited", "rate_limited 429"))
+    kept = store.extend_cooldown(Cooldown("a", NOW + 10, "rate_limited", "rate_limited 429"))
+    assert kept.until == NOW + 30
+    store.extend_cooldown(Cooldown("a", NOW + 60, "rate_limited", "longer"))
+    assert store.cooldowns(["a", "b"], NOW)["a"].until == NOW + 60
+    assert store.cooldowns(["a"], NOW + 61) == {}
+
+
+def test_disabled_survives_the_round_trip(store: StateStore) -> None:
+    store.extend_cooldown(Cooldown("key:groq:groq#1:abc", FOREVER, "auth", "auth 401"))
+    found = store.cooldowns(["key:groq:groq#1:abc"], NOW + 10**9)
+    assert math.isinf(found["key:groq:groq#1:abc"].until)
+
+
+def test_circuit_counts(store: StateStore) -> None:
+    assert [store.note_failure("s") for _ in range(3)] == [1, 2, 3]
+    store.note_success("s")
+    assert store.note_failure("s") == 1
+
+
+def test_reservations_respect_the_window(store: StateStore) -> None:
+    first = store.reserve("budget:x", LIMITS, Cost(), NOW)
+    second = store.reserve("budget:x", LIMITS, Cost(), NOW + 1)
+    third = store.reserve("budget:x", LIMITS, Cost(), NOW + 2)
+    assert first.granted and second.granted and not third.granted
+    assert third.free_at is not None and NOW + 10 < third.free_at < NOW + 10.5
+    assert store.reserve("budget:x", LIMITS, Cost(), third.free_at + 0.01).granted
+    assert store.reserve("budget:other", LIMITS, Cost(), NOW + 2).granted
+
+
+def test_finish_settles_tokens_and_releases_the_hold(store: StateStore) -> None:
+    limits = Limits(tokens=(Rate(1000, 60.0),))
+    held = store.reserve("budget:t", limits, Cost(tokens=900), NOW)
+    assert held.entry_id is not None
+    assert not store.reserve("budget:t", limits, Cost(tokens=200), NOW + 1).granted
+    store.finish("budget:t", held.entry_id, {}, NOW + 1, tokens=100)
+    assert store.reserve("budget:t", limits, Cost(tokens=200), NOW + 2).granted
+
+
+def test_learned_windows_gate_reservations(store: StateStore) -> None:
+    window = {"requests": LearnedWindow("requests", 2, NOW + 20, 30)}
+    first = store.reserve("budget:l", Limits(), Cost(), NOW)
+    assert first.entry_id is not None
+    store.finish("budget:l", first.entry_id, window, NOW)  # the provider: 2 left
+    assert store.reserve("budget:l", Limits(), Cost(), NOW + 1).granted  # 1 left, in flight
+    assert store.reserve("budget:l", Limits(), Cost(), NOW + 1).granted  # 0 left
+    blocked = store.reserve("budget:l", Limits(), Cost(), NOW + 1)
+    assert not blocked.granted and blocked.free_at == NOW + 20
+    assert store.reserve("budget:l", Limits(), Cost(), NOW + 21).granted
+
+
+def test_snapshot_and_clear(store: StateStore) -> None:
+    store.extend_cooldown(Cooldown("keymodel:groq:groq#1:f:m", NOW + 30, "rate_limited", "r"))
+    store.extend_cooldown(Cooldown("keymodel:cerebras:cerebras#1:f:m", NOW + 30, "timeout", "t"))
+    held = store.reserve("budget:groq:groq#1:f:m", LIMITS, Cost(), NOW)
+    assert held.entry_id is not None
+    window = {"tokens": LearnedWindow("tokens", 5, NOW + 9)}
+    store.finish("budget:groq:groq#1:f:m", held.entry_id, window, NOW)
+    snap = store.snapshot(NOW)
+    assert len(snap.cooldowns) == 2 and "budget:groq:groq#1:f:m" in snap.usage
+    assert snap.learned["budget:groq:groq#1:f:m"]["tokens"].remaining == 5
+    assert store.clear(":groq:") == 1
+    after = store.snapshot(NOW)
+    assert [c.scope for c in after.cooldowns] == ["keymodel:cerebras:cerebras#1:f:m"]
+    assert after.usage == {} and after.learned == {}
+
+
+def test_unknown_store_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="not one of"):
+        open_store("postgres://x")
