@@ -10,7 +10,7 @@ seen, not those still in flight, so what is in flight is kept aside (`pending`) 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from llmroute.config import Limits
 from llmroute.rate import Rate
@@ -34,6 +34,16 @@ class UsageEntry:
     at: float
     requests: int
     tokens: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    """An attempt that held a reservation is over."""
+
+    entry_id: str
+    sent_at: float  # when the request left: the provider's windows count from about then
+    windows: Mapping[str, LearnedWindow] = field(default_factory=dict)  # from its headers
+    tokens: int | None = None  # what the provider counted, replacing the estimate
 
 
 @dataclass(frozen=True)
@@ -63,10 +73,16 @@ class Learned:
     def heard(
         self, windows: Mapping[str, LearnedWindow], entry_id: str | None, now: float
     ) -> Learned:
-        """After a response: its headers are the provider's latest word, and it is no longer
-        in flight (the provider's count includes it)."""
+        """After a response: it is no longer in flight (the provider's count includes it), and
+        its headers update the windows. Answers of concurrent requests arrive out of order, so
+        within a live window the lowest `remaining` stands until that window resets."""
         pending = {k: e for k, e in self._live_pending(now).items() if k != entry_id}
-        return Learned({**self._live_windows(now), **windows}, pending)
+        merged = self._live_windows(now)
+        for name, window in windows.items():
+            current = merged.get(name)
+            if current is None or window.remaining <= current.remaining:
+                merged[name] = window
+        return Learned(merged, pending)
 
     def _live_windows(self, now: float) -> dict[str, LearnedWindow]:
         return {name: w for name, w in self.windows.items() if w.active(now)}
@@ -140,3 +156,9 @@ def _learned_free_at(
 
 def _units(dimension: str, item: Cost | UsageEntry) -> int:
     return item.requests if dimension == "requests" else item.tokens
+
+
+def settled(entry: UsageEntry, done: Finished) -> UsageEntry:
+    """A usage entry as the provider saw it: stamped when sent, with the tokens it counted."""
+    tokens = entry.tokens if done.tokens is None else done.tokens
+    return replace(entry, at=max(entry.at, done.sent_at), tokens=tokens)

@@ -1,4 +1,4 @@
-"""Pacing: which budget an attempt draws on, and how much it costs. Pure functions."""
+"""Pacing: which budget an attempt draws on, what it costs, and the reservation around it."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmroute.attempt import Candidate
-from llmroute.budget import Cost
-from llmroute.config import Limits, ProviderConfig
+from llmroute.budget import MARGIN_S, Cost, Finished
+from llmroute.clock import Clock
+from llmroute.config import Config, Limits, ProviderConfig
+from llmroute.signals import learned_windows
+from llmroute.state.base import Reservation, StateStore
 
 CHARS_PER_TOKEN = 4  # a rough, tokenizer-free estimate; settled with the provider's count
 DEFAULT_COMPLETION_TOKENS = 256  # reserved when the request sets no max_tokens
+UNPACED = Reservation(entry_id="")  # pacing is off: granted, holding nothing
 
 
 def budget_scope(candidate: Candidate, provider: ProviderConfig) -> str:
@@ -48,3 +52,36 @@ def _text(content: object) -> str:
     if isinstance(content, list):  # multi-part messages: count the text parts
         return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
     return ""
+
+
+class Pacer:
+    """Reserves budget before an attempt and reports how it went, against the state store."""
+
+    def __init__(self, config: Config, store: StateStore, clock: Clock) -> None:
+        self.config, self.store, self.clock = config, store, clock
+
+    def reserve(self, candidate: Candidate, cost: Cost) -> Reservation:
+        if not self.config.settings.pacing:
+            return UNPACED
+        provider = self.config.providers[candidate.provider]
+        scope = budget_scope(candidate, provider)
+        return self.store.reserve(
+            scope, limits_for(provider, candidate.model), cost, self.clock.now()
+        )
+
+    def finish(
+        self,
+        candidate: Candidate,
+        reservation: Reservation,
+        sent_at: float,
+        headers: Mapping[str, str],
+        tokens: int | None = None,
+    ) -> None:
+        """After every reserved attempt: one request less in flight, and what headers said."""
+        if not reservation.entry_id:
+            return
+        # The provider's windows count from the request's arrival: about when it was sent.
+        windows = learned_windows(headers, sent_at + MARGIN_S)
+        done = Finished(reservation.entry_id, sent_at, windows, tokens)
+        scope = budget_scope(candidate, self.config.providers[candidate.provider])
+        self.store.finish(scope, done, self.clock.now())

@@ -6,37 +6,31 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from llmroute.attempt import SKIPPED, Attempt, Candidate, Result
+from llmroute.budget import Cost
 from llmroute.clock import Clock, SystemClock
 from llmroute.config import Config, RouteEntry, parse_entry
-from llmroute.cooldowns import (
-    CIRCUIT_KINDS,
-    Cooldown,
-    CooldownPolicy,
-    key_model_scope,
-    scope_for,
-    scopes_of,
-)
+from llmroute.cooldowns import CooldownPolicy
 from llmroute.errors import ConfigError, NoUsableCandidateError
 from llmroute.failures import Failure, FailureKind
+from llmroute.health import Health
 from llmroute.keys import Redactor
-from llmroute.pacing import budget_scope, estimate_cost, limits_for
+from llmroute.pacing import Pacer, estimate_cost
 from llmroute.pools import Pool, build_pools, candidates, missing_key_hint
 from llmroute.quirks import adapt_params
 from llmroute.request import RequestRun
-from llmroute.signals import learned_windows
 from llmroute.state import StateStore, open_store
 from llmroute.state.base import Reservation
-from llmroute.upstream import OpenAIUpstream, Upstream
+from llmroute.turns import Turns
+from llmroute.upstream import OpenAIUpstream, Reply, Upstream
 
 log = logging.getLogger("llmroute")
-UNPACED = Reservation(entry_id="")  # granted, holding nothing
 Messages = Sequence[Mapping[str, Any]]
 
 
@@ -74,6 +68,9 @@ class Router:
         self.policy = policy or CooldownPolicy()
         self.observer = observer
         self.redact = Redactor([k.secret for p in self.pools.values() for k in p.keys])
+        self.health = Health(self.store, self.policy, self.clock)
+        self.pacer = Pacer(config, self.store, self.clock)
+        self.turns = Turns()
 
     @classmethod
     def from_config(cls, config: Config, **kwargs: Any) -> Router:
@@ -123,6 +120,25 @@ class Router:
         **params: Any,
     ) -> Result:
         """Answer `messages` with the first candidate of `task` that can; see DESIGN.md."""
+        entries = self._usable_route(task)
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        run = RequestRun(self.clock.now() + (deadline or self.config.settings.deadline))
+        cost = estimate_cost(messages, params)
+        passes = Passes(entries, self.pools, self.store.advance_cursor)
+        started = time.perf_counter()
+        while True:
+            async with self.turns.turn(entries):  # first come, first served for capacity
+                candidate, reservation = await self._pick(run, passes, cost)
+            reply = await self._attempt(run, candidate, reservation, messages, params, timeout)
+            if reply is not None:
+                elapsed = time.perf_counter() - started
+                return Result(
+                    reply.content, candidate, elapsed, reply.usage, tuple(run.attempts),
+                    reply.finish_reason,
+                )  # fmt: skip
+
+    def _usable_route(self, task: str | None) -> tuple[RouteEntry, ...]:
         entries = self.route(task)
         if not any(self.pools[e.provider].usable for e in entries):
             raise NoUsableCandidateError(
@@ -130,71 +146,31 @@ class Router:
                 f"set {missing_key_hint(entries, self.pools) or 'an API key'} "
                 "in the environment or a .env file"
             )
-        if isinstance(messages, str):
-            messages = [{"role": "user", "content": messages}]
-        settings = self.config.settings
-        run = RequestRun(self.clock.now() + (deadline or settings.deadline))
-        cost = estimate_cost(messages, params)
-        started = time.perf_counter()
+        return entries
+
+    async def _pick(
+        self, run: RequestRun, passes: Passes, cost: Cost
+    ) -> tuple[Candidate, Reservation]:
+        """The next candidate that may be called now, with its budget held; waits for one
+        when everything is cooling down or out of budget, or raises when none frees in time."""
         while True:
-            for candidate in candidates(entries, self.pools, self.store.advance_cursor):
+            for candidate in passes.current:
                 if not run.admits(candidate, self._observe):
                     continue
-                blocking = self._blocking(candidate)
+                blocking = self.health.blocking(candidate)
                 if blocking is not None:
                     run.wait_for(candidate, blocking, self.clock.now(), self._observe)
                     continue
-                remaining = run.deadline - self.clock.now()
-                if remaining <= 0:
-                    break
-                reservation = self._reserve(candidate, cost)
-                if not reservation.granted:
-                    run.no_budget(candidate, reservation.free_at, self.clock.now(), self._observe)
-                    continue
-                pinned = timeout or self._attempt_timeout(candidate)
-                answer = await self._attempt(
-                    run, candidate, reservation, messages, params, pinned, remaining
-                )
-                if answer is not None:
-                    content, usage, finish = answer
-                    return Result(
-                        content, candidate, time.perf_counter() - started, usage,
-                        tuple(run.attempts), finish,
-                    )  # fmt: skip
+                if self.clock.now() >= run.deadline:
+                    run.fail(self.clock.now(), None)
+                reservation = self.pacer.reserve(candidate, cost)
+                if reservation.granted:
+                    return candidate, reservation
+                run.no_budget(candidate, reservation.free_at, self.clock.now(), self._observe)
             if not run.called_this_pass:
                 await self._wait_or_fail(run)
             run.next_pass()
-
-    def _attempt_timeout(self, candidate: Candidate) -> float:
-        provider = self.config.providers[candidate.provider]
-        return provider.timeout or self.config.settings.timeout
-
-    def _reserve(self, candidate: Candidate, cost: Any) -> Reservation:
-        if not self.config.settings.pacing:
-            return UNPACED
-        provider = self.config.providers[candidate.provider]
-        limits = limits_for(provider, candidate.model)
-        scope = budget_scope(candidate, provider)
-        return self.store.reserve(scope, limits, cost, self.clock.now())
-
-    def _finish(
-        self,
-        candidate: Candidate,
-        reservation: Reservation,
-        headers: Mapping[str, str],
-        tokens: int | None = None,
-    ) -> None:
-        """After every paced attempt: one request less in flight, and what the headers say."""
-        if not reservation.entry_id:  # pacing is off
-            return
-        now = self.clock.now()
-        scope = budget_scope(candidate, self.config.providers[candidate.provider])
-        windows = learned_windows(headers, now)
-        self.store.finish(scope, reservation.entry_id, windows, now, tokens)
-
-    def _blocking(self, candidate: Candidate) -> Cooldown | None:
-        active = self.store.cooldowns(scopes_of(candidate), self.clock.now())
-        return max(active.values(), key=lambda c: c.until, default=None)
+            passes.restart()
 
     async def _attempt(
         self,
@@ -203,37 +179,39 @@ class Router:
         reservation: Reservation,
         messages: Messages,
         params: Mapping[str, Any],
-        timeout: float,
-        remaining: float,
-    ) -> tuple[str, Any, str | None] | None:
+        timeout: float | None,
+    ) -> Reply | None:
+        """One upstream call. None when it failed (recorded, and cooled down as it deserves)."""
         provider = self.config.providers[candidate.provider]
-        limit = min(timeout, remaining)
+        per_attempt = timeout or provider.timeout or self.config.settings.timeout
+        remaining = run.deadline - self.clock.now()
+        limit = min(per_attempt, remaining)
+        body = adapt_params(provider, params)
+        self.upstream.prepare(candidate, provider.base_url)
+        sent_at = self.clock.now()
         started = time.perf_counter()
         try:
             reply = await asyncio.wait_for(
-                self.upstream.chat(
-                    candidate, provider.base_url, messages, adapt_params(provider, params), limit
-                ),
-                limit,
+                self.upstream.chat(candidate, provider.base_url, messages, body, limit), limit
             )
         except asyncio.CancelledError:  # Ctrl-C: nothing is in flight any more
-            self._finish(candidate, reservation, {})
+            self.pacer.finish(candidate, reservation, sent_at, {})
             raise
         except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
             failure = self._classify(exc)
-            if failure.kind is FailureKind.TIMEOUT and remaining <= timeout:
+            if failure.kind is FailureKind.TIMEOUT and remaining <= per_attempt:
                 # Cut short by the request's deadline: not the candidate's fault.
                 failure = Failure(FailureKind.TIMEOUT, "the request deadline was reached")
             else:
-                self._cool_down(candidate, failure)
-            self._finish(candidate, reservation, failure.headers)
+                self.health.failed(candidate, failure)
+            self.pacer.finish(candidate, reservation, sent_at, failure.headers)
             self._observe(run.failed(candidate, failure, time.perf_counter() - started))
             return None
         tokens = reply.usage.total_tokens if reply.usage else None
-        self._finish(candidate, reservation, reply.headers, tokens)
-        self.store.note_success(key_model_scope(candidate))
+        self.pacer.finish(candidate, reservation, sent_at, reply.headers, tokens)
+        self.health.answered(candidate)
         self._observe(run.answered(candidate, reply.usage, time.perf_counter() - started))
-        return reply.content, reply.usage, reply.finish_reason
+        return reply
 
     def _classify(self, exc: Exception) -> Failure:
         from llmroute.classify import classify
@@ -243,18 +221,8 @@ class Router:
             raise exc
         return failure
 
-    def _cool_down(self, candidate: Candidate, failure: Failure) -> None:
-        scope = scope_for(candidate, failure)
-        if scope is None:
-            return
-        consecutive = self.store.note_failure(scope) if failure.kind in CIRCUIT_KINDS else 1
-        cooldown = self.policy.cooldown(scope, failure, self.clock.now(), consecutive)
-        self.store.extend_cooldown(cooldown)
-        if cooldown.disabled:
-            log.warning("%s disabled: %s", candidate.label, failure)
-
     async def _wait_or_fail(self, run: RequestRun) -> None:
-        """Nothing answered in this pass: wait for the earliest cooldown, or give up."""
+        """Nothing could be called in this pass: wait for the earliest candidate, or give up."""
         now = self.clock.now()
         run.check_rejected()
         soonest = run.soonest()
@@ -273,6 +241,22 @@ class Router:
             )  # fmt: skip
         if self.observer is not None:
             self.observer(event)
+
+
+class Passes:
+    """The route's candidates, one pass after another; a pass resumes where it left off."""
+
+    def __init__(
+        self,
+        entries: tuple[RouteEntry, ...],
+        pools: Mapping[str, Pool],
+        advance_cursor: Callable[[str], int],
+    ) -> None:
+        self._args = (entries, pools, advance_cursor)
+        self.current: Iterator[Candidate] = candidates(*self._args)
+
+    def restart(self) -> None:
+        self.current = candidates(*self._args)
 
 
 __all__ = ["SKIPPED", "Event", "Observer", "Router", "Waiting"]

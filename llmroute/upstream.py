@@ -25,6 +25,9 @@ class Reply:
 
 
 class Upstream(Protocol):
+    def prepare(self, candidate: Candidate, base_url: str) -> None:
+        """Make ready to call (build the client) so that `chat` starts sending at once."""
+
     async def chat(
         self,
         candidate: Candidate,
@@ -40,6 +43,9 @@ class Upstream(Protocol):
 class OpenAIUpstream:
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
+
+    def prepare(self, candidate: Candidate, base_url: str) -> None:
+        self._client(candidate, base_url)
 
     def _client(self, candidate: Candidate, base_url: str) -> openai.AsyncOpenAI:
         slot = (candidate.provider, candidate.key.alias)

@@ -34,6 +34,9 @@ class ScriptedUpstream:
     def script(self, alias: str, *outcomes: Any) -> None:
         self.scripts[alias].extend(outcomes)
 
+    def prepare(self, candidate: Candidate, base_url: str) -> None:
+        pass
+
     async def chat(
         self,
         candidate: Candidate,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llmroute.budget import Cost, LearnedWindow
+from llmroute.budget import Cost, Finished, LearnedWindow
 from llmroute.config import Limits
 from llmroute.cooldowns import FOREVER, Cooldown
 from llmroute.errors import ConfigError
@@ -69,7 +69,7 @@ def test_finish_settles_tokens_and_releases_the_hold(store: StateStore) -> None:
     held = store.reserve("budget:t", limits, Cost(tokens=900), NOW)
     assert held.entry_id is not None
     assert not store.reserve("budget:t", limits, Cost(tokens=200), NOW + 1).granted
-    store.finish("budget:t", held.entry_id, {}, NOW + 1, tokens=100)
+    store.finish("budget:t", Finished(held.entry_id, NOW, tokens=100), NOW + 1)
     assert store.reserve("budget:t", limits, Cost(tokens=200), NOW + 2).granted
 
 
@@ -77,12 +77,20 @@ def test_learned_windows_gate_reservations(store: StateStore) -> None:
     window = {"requests": LearnedWindow("requests", 2, NOW + 20, 30)}
     first = store.reserve("budget:l", Limits(), Cost(), NOW)
     assert first.entry_id is not None
-    store.finish("budget:l", first.entry_id, window, NOW)  # the provider: 2 left
+    store.finish("budget:l", Finished(first.entry_id, NOW, window), NOW)  # the provider: 2 left
     assert store.reserve("budget:l", Limits(), Cost(), NOW + 1).granted  # 1 left, in flight
     assert store.reserve("budget:l", Limits(), Cost(), NOW + 1).granted  # 0 left
     blocked = store.reserve("budget:l", Limits(), Cost(), NOW + 1)
     assert not blocked.granted and blocked.free_at == NOW + 20
     assert store.reserve("budget:l", Limits(), Cost(), NOW + 21).granted
+
+
+def test_finish_stamps_the_entry_when_it_was_sent(store: StateStore) -> None:
+    held = store.reserve("budget:s", LIMITS, Cost(), NOW)
+    assert held.entry_id is not None
+    store.finish("budget:s", Finished(held.entry_id, NOW + 3), NOW + 3.2)
+    (entry,) = store.snapshot(NOW + 4).usage["budget:s"]
+    assert entry.at == NOW + 3  # its window frees 10 s after it left, not after it was held
 
 
 def test_snapshot_and_clear(store: StateStore) -> None:
@@ -91,7 +99,7 @@ def test_snapshot_and_clear(store: StateStore) -> None:
     held = store.reserve("budget:groq:groq#1:f:m", LIMITS, Cost(), NOW)
     assert held.entry_id is not None
     window = {"tokens": LearnedWindow("tokens", 5, NOW + 9)}
-    store.finish("budget:groq:groq#1:f:m", held.entry_id, window, NOW)
+    store.finish("budget:groq:groq#1:f:m", Finished(held.entry_id, NOW, window), NOW)
     snap = store.snapshot(NOW)
     assert len(snap.cooldowns) == 2 and "budget:groq:groq#1:f:m" in snap.usage
     assert snap.learned["budget:groq:groq#1:f:m"]["tokens"].remaining == 5

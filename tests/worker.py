@@ -12,7 +12,9 @@ import sys
 from collections import Counter
 from typing import Any
 
+from llmroute.environment import load_environment, locate_config
 from llmroute.router import Router
+from llmroute.state import open_store
 
 
 class CountingStore:
@@ -35,10 +37,11 @@ class CountingStore:
         return reservation
 
 
-async def main(config: str, count: int) -> None:
-    async with Router.from_path(config) as router:
-        store = CountingStore(router.store)
-        router.store = store  # type: ignore[assignment]
+async def main(path: str, count: int) -> None:
+    env = load_environment()
+    config = locate_config(path, env)
+    store = CountingStore(open_store(config.settings.state))
+    async with Router(config, env=env, store=store) as router:
         for _ in range(count):
             await router.complete(None, "hello")
             store.counts["answered"] += 1

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llmroute.budget import Cost, Learned, LearnedWindow, UsageEntry, free_at, horizon
+from llmroute.budget import (
+    Cost,
+    Finished,
+    Learned,
+    LearnedWindow,
+    UsageEntry,
+    free_at,
+    horizon,
+)
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown
 
@@ -60,17 +68,10 @@ class StateStore(Protocol):
     def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
         """Hold `cost` against the scope's limits (configured and learned), atomically."""
 
-    def finish(
-        self,
-        scope: str,
-        entry_id: str,
-        windows: Mapping[str, LearnedWindow],
-        now: float,
-        tokens: int | None = None,
-    ) -> None:
-        """An attempt is over: its reservation is no longer in flight, the response's headers
-        are the provider's latest word on the scope's windows, and `tokens` (what the provider
-        counted) replaces the estimate. Call it after every reserved attempt."""
+    def finish(self, scope: str, done: Finished, now: float) -> None:
+        """An attempt is over: its reservation is no longer in flight, its usage entry takes
+        the time it was sent and the tokens counted, and its headers update the learned
+        windows. Call it after every reserved attempt, answered or not."""
 
     def snapshot(self, now: float) -> Snapshot: ...
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Iterable
 
-from llmroute.budget import Cost, Learned, LearnedWindow, UsageEntry
+from llmroute.budget import Cost, Finished, Learned, UsageEntry, settled
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown
 from llmroute.state.base import Reservation, Snapshot, decide_reservation
@@ -59,21 +58,13 @@ class MemoryStore:
             self._learned[scope] = decision.learned
             return decision.reservation
 
-    def finish(
-        self,
-        scope: str,
-        entry_id: str,
-        windows: Mapping[str, LearnedWindow],
-        now: float,
-        tokens: int | None = None,
-    ) -> None:
+    def finish(self, scope: str, done: Finished, now: float) -> None:
         with self._lock:
-            self._learned[scope] = self._learned.get(scope, Learned()).heard(windows, entry_id, now)
-            if tokens is not None:
-                self._usage[scope] = [
-                    replace(e, tokens=tokens) if e.id == entry_id else e
-                    for e in self._usage.get(scope, ())
-                ]
+            learned = self._learned.get(scope, Learned())
+            self._learned[scope] = learned.heard(done.windows, done.entry_id, now)
+            self._usage[scope] = [
+                settled(e, done) if e.id == done.entry_id else e for e in self._usage.get(scope, ())
+            ]
 
     def snapshot(self, now: float) -> Snapshot:
         with self._lock:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from llmroute.budget import Cost, LearnedWindow, UsageEntry
+from llmroute.budget import Cost, Finished, UsageEntry, settled
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown
 from llmroute.state.base import (
@@ -94,23 +94,21 @@ class RedisStore:
         )
         return result
 
-    def finish(
-        self,
-        scope: str,
-        entry_id: str,
-        windows: Mapping[str, LearnedWindow],
-        now: float,
-        tokens: int | None = None,
-    ) -> None:
+    def finish(self, scope: str, done: Finished, now: float) -> None:
         usage_key = self._usage(scope)
 
         def update(pipe: Any) -> None:
-            heard = decode_learned(pipe.hget(self._learned, scope)).heard(windows, entry_id, now)
-            raw = pipe.hget(usage_key, entry_id) if tokens is not None else None
+            learned = decode_learned(pipe.hget(self._learned, scope))
+            raw = pipe.hget(usage_key, done.entry_id)
             pipe.multi()
-            pipe.hset(self._learned, scope, encode_learned(heard))
+            pipe.hset(
+                self._learned,
+                scope,
+                encode_learned(learned.heard(done.windows, done.entry_id, now)),
+            )
             if raw is not None:
-                pipe.hset(usage_key, entry_id, json.dumps(json.loads(raw) | {"tokens": tokens}))
+                entry = settled(_decode_entry(raw), done)
+                pipe.hset(usage_key, done.entry_id, json.dumps(vars(entry)))
 
         self._redis.transaction(update, self._learned, usage_key)
 

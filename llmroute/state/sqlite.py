@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from llmroute.budget import Cost, Learned, LearnedWindow, UsageEntry
+from llmroute.budget import Cost, Finished, Learned, UsageEntry
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown
 from llmroute.state.base import (
@@ -137,18 +137,14 @@ class SQLiteStore:
                 _store_learned(db, scope, decision.learned)
         return decision.reservation
 
-    def finish(
-        self,
-        scope: str,
-        entry_id: str,
-        windows: Mapping[str, LearnedWindow],
-        now: float,
-        tokens: int | None = None,
-    ) -> None:
+    def finish(self, scope: str, done: Finished, now: float) -> None:
         with self._write() as db:
-            _store_learned(db, scope, _load_learned(db, scope).heard(windows, entry_id, now))
-            if tokens is not None:
-                db.execute("UPDATE usage SET tokens = ? WHERE id = ?", (tokens, entry_id))
+            learned = _load_learned(db, scope)
+            _store_learned(db, scope, learned.heard(done.windows, done.entry_id, now))
+            db.execute(
+                "UPDATE usage SET at = max(at, ?), tokens = coalesce(?, tokens) WHERE id = ?",
+                (done.sent_at, done.tokens, done.entry_id),
+            )
 
     def snapshot(self, now: float) -> Snapshot:
         usage: dict[str, list[UsageEntry]] = {}
