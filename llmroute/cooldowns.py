@@ -42,6 +42,12 @@ def key_model_scope(c: Candidate) -> str:
     return f"keymodel:{c.provider}:{c.key.alias}:{c.key.fingerprint}:{c.model}"
 
 
+def provider_of(scope: str) -> str:
+    """The provider a scope (`kind:provider:…`) or a pool cursor (`provider`) belongs to."""
+    parts = scope.split(":", 2)
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
 def scopes_of(c: Candidate) -> tuple[str, ...]:
     """Every scope whose cooldown keeps this candidate from being tried."""
     return (

@@ -38,3 +38,11 @@ def parse_rate(text: str) -> Rate:
     if window <= 0:
         raise ValueError(f"{text!r} has an empty window")
     return Rate(int(count), window)
+
+
+_NAMED_WINDOWS = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "day"}
+
+
+def window_name(window_s: float) -> str:
+    """`min` for 60 s, `day` for 86400 s, else seconds: `2s`."""
+    return _NAMED_WINDOWS.get(window_s, f"{window_s:g}s")

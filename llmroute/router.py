@@ -25,7 +25,7 @@ from llmroute.pacing import Pacer, estimate_cost
 from llmroute.pools import Pool, build_pools, candidates, missing_key_hint
 from llmroute.quirks import adapt_params
 from llmroute.request import RequestRun
-from llmroute.state import StateStore, open_store
+from llmroute.state import StateStore, open_store, state_url
 from llmroute.state.base import Reservation
 from llmroute.turns import Turns
 from llmroute.upstream import OpenAIUpstream, Reply, Upstream
@@ -62,7 +62,7 @@ class Router:
         env = os.environ if env is None else env
         self.config = config
         self.pools: dict[str, Pool] = build_pools(config, env)
-        self.store = store or open_store(env.get("LLMROUTE_STATE") or config.settings.state)
+        self.store = store or open_store(state_url(config, env))
         self.upstream = upstream or OpenAIUpstream()
         self.clock = clock or SystemClock()
         self.policy = policy or CooldownPolicy()

@@ -103,7 +103,7 @@ def test_snapshot_and_clear(store: StateStore) -> None:
     snap = store.snapshot(NOW)
     assert len(snap.cooldowns) == 2 and "budget:groq:groq#1:f:m" in snap.usage
     assert snap.learned["budget:groq:groq#1:f:m"]["tokens"].remaining == 5
-    assert store.clear(":groq:") == 1
+    assert store.clear("groq") == 1
     after = store.snapshot(NOW)
     assert [c.scope for c in after.cooldowns] == ["keymodel:cerebras:cerebras#1:f:m"]
     assert after.usage == {} and after.learned == {}

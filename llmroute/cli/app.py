@@ -9,6 +9,7 @@ import typer
 
 from llmroute.cli import ask
 from llmroute.cli.pairs import PairOptionsCommand
+from llmroute.cli.state import state_app
 
 app = typer.Typer(
     name="llmroute",
@@ -20,6 +21,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command(name="ask", cls=PairOptionsCommand)(ask.ask)
+app.add_typer(state_app, name="state")
 
 
 def _version(value: bool) -> None:

@@ -23,11 +23,9 @@ class Report:
 
     @classmethod
     def for_stderr(cls, *, quiet: bool = False, verbose: int = 0) -> Report:
-        from rich.console import Console
 
         _configure_logging(verbose)
-        # Rich drops colour by itself when stderr is not a terminal or NO_COLOR is set.
-        return cls(Console(stderr=True, highlight=False, soft_wrap=False), quiet=quiet)
+        return cls(make_console(stderr=True), quiet=quiet)
 
     def event(self, event: Any) -> None:
         """Live notes while the router works: only waits are worth interrupting for."""
@@ -62,6 +60,19 @@ class Report:
             highlight=False,
             soft_wrap=True,
         )
+
+
+PIPE_WIDTH = 140  # a log file or a pipe has no width: do not fold tables at 80 columns
+
+
+def make_console(*, stderr: bool) -> Console:
+    """Rich drops colour by itself when the stream is not a terminal or NO_COLOR is set."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console.width = PIPE_WIDTH
+    return console
 
 
 def summary_line(result: Result) -> str:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
+from llmroute.config import Config
 from llmroute.errors import ConfigError
 from llmroute.state.base import Reservation, Snapshot, StateStore
 from llmroute.state.memory import MemoryStore
 
 STATE_FILE = "state.sqlite3"
 
-__all__ = ["MemoryStore", "Reservation", "Snapshot", "StateStore", "open_store"]
+__all__ = ["MemoryStore", "Reservation", "Snapshot", "StateStore", "open_store", "state_url"]
+STATE_ENV = "LLMROUTE_STATE"
+
+
+def state_url(config: Config, env: Mapping[str, str]) -> str:
+    """LLMROUTE_STATE wins over the config's `[settings] state`."""
+    return env.get(STATE_ENV) or config.settings.state
 
 
 def open_store(url: str | None, default_dir: Path | None = None) -> StateStore:

@@ -75,8 +75,8 @@ class StateStore(Protocol):
 
     def snapshot(self, now: float) -> Snapshot: ...
 
-    def clear(self, prefix: str = "") -> int:
-        """Forget everything whose scope contains `prefix`; return how many cooldowns went."""
+    def clear(self, provider: str | None = None) -> int:
+        """Forget everything about one provider, or all; return how many cooldowns went."""
 
     def close(self) -> None: ...
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 from llmroute.budget import Cost, Finished, Learned, UsageEntry, settled
 from llmroute.config import Limits
-from llmroute.cooldowns import Cooldown
+from llmroute.cooldowns import Cooldown, provider_of
 from llmroute.state.base import Reservation, Snapshot, decide_reservation
 
 
@@ -76,15 +77,19 @@ class MemoryStore:
                 cursors=dict(self._cursors),
             )
 
-    def clear(self, prefix: str = "") -> int:
+    def clear(self, provider: str | None = None) -> int:
+        def doomed(scope: str) -> bool:
+            return provider is None or provider_of(scope) == provider
+
         with self._lock:
-            doomed = [s for s in self._cooldowns if prefix in s]
-            for scope in doomed:
-                del self._cooldowns[scope]
-            for table in (self._failures, self._usage, self._learned, self._cursors):
-                for scope in [s for s in table if prefix in s]:
+            cleared = sum(1 for s in self._cooldowns if doomed(s))
+            tables: list[dict[str, Any]] = [
+                self._cooldowns, self._failures, self._usage, self._learned, self._cursors
+            ]  # fmt: skip
+            for table in tables:
+                for scope in [s for s in table if doomed(s)]:
                     del table[scope]
-            return len(doomed)
+            return cleared
 
     def close(self) -> None:
         pass

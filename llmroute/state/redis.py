@@ -15,7 +15,7 @@ from typing import Any
 
 from llmroute.budget import Cost, Finished, UsageEntry, settled
 from llmroute.config import Limits
-from llmroute.cooldowns import Cooldown
+from llmroute.cooldowns import Cooldown, provider_of
 from llmroute.state.base import (
     Reservation,
     Snapshot,
@@ -132,16 +132,20 @@ class RedisStore:
             cursors={p: int(v) for p, v in self._redis.hgetall(self._cursors).items()},
         )
 
-    def clear(self, prefix: str = "") -> int:
+    def clear(self, provider: str | None = None) -> int:
+        def doomed(scope: str) -> bool:
+            return provider is None or provider_of(scope) == provider
+
         cleared = 0
         for table in (self._cooldowns, self._failures, self._learned, self._cursors):
-            doomed = [f for f in self._redis.hkeys(table) if prefix in f]
-            if doomed:
-                removed = int(self._redis.hdel(table, *doomed))
+            fields = [f for f in self._redis.hkeys(table) if doomed(f)]
+            if fields:
+                removed = int(self._redis.hdel(table, *fields))
                 cleared += removed if table == self._cooldowns else 0
-        match = f"{_glob_escape(self.ns)}:usage:*{_glob_escape(prefix)}*"
-        for key in self._redis.scan_iter(match=match):
-            self._redis.delete(key)
+        prefix = f"{self.ns}:usage:"
+        for key in self._redis.scan_iter(match=f"{_glob_escape(prefix)}*"):
+            if doomed(key[len(prefix) :]):
+                self._redis.delete(key)
         return cleared
 
     def close(self) -> None:

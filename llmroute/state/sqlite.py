@@ -15,7 +15,7 @@ from pathlib import Path
 
 from llmroute.budget import Cost, Finished, Learned, UsageEntry
 from llmroute.config import Limits
-from llmroute.cooldowns import Cooldown
+from llmroute.cooldowns import Cooldown, provider_of
 from llmroute.state.base import (
     Reservation,
     Snapshot,
@@ -166,14 +166,18 @@ class SQLiteStore:
             cursors={str(p): int(str(v)) for p, v in self._read("SELECT * FROM cursors")},
         )
 
-    def clear(self, prefix: str = "") -> int:
-        pattern = f"%{prefix}%"
+    def clear(self, provider: str | None = None) -> int:
+        cleared = 0
         with self._write() as db:
-            cleared = db.execute("DELETE FROM cooldowns WHERE scope LIKE ?", (pattern,)).rowcount
-            for table, column in (("failures", "scope"), ("usage", "scope"),
-                                  ("learned", "scope"), ("cursors", "pool")):  # fmt: skip
-                db.execute(f"DELETE FROM {table} WHERE {column} LIKE ?", (pattern,))
-        return int(cleared)
+            for table, column in (("cooldowns", "scope"), ("failures", "scope"),
+                                  ("usage", "scope"), ("learned", "scope"),
+                                  ("cursors", "pool")):  # fmt: skip
+                keys = {str(k) for (k,) in db.execute(f"SELECT DISTINCT {column} FROM {table}")}
+                doomed = [k for k in keys if provider is None or provider_of(k) == provider]
+                for key in doomed:
+                    db.execute(f"DELETE FROM {table} WHERE {column} = ?", (key,))
+                cleared += len(doomed) if table == "cooldowns" else 0
+        return cleared
 
     def close(self) -> None:
         with self._lock:
