@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from llmroute.config import Limits
 from llmroute.rate import Rate
@@ -100,15 +101,37 @@ def horizon(limits: Limits) -> float:
     return max((padded(r.window_s) for r in (*limits.requests, *limits.tokens)), default=0.0)
 
 
+class UsageLog(Protocol):
+    """What a store knows of a scope's recent requests. Sums are asked for on every
+    reservation and must be cheap (a store can answer them with an index); the entries
+    themselves only when a limit is reached, to tell when it frees."""
+
+    def used(self, dimension: str, since: float) -> int: ...
+
+    def oldest_first(self, since: float) -> list[UsageEntry]: ...
+
+
+class ListLog:
+    """A UsageLog over entries held in memory."""
+
+    def __init__(self, entries: Iterable[UsageEntry]) -> None:
+        self.entries = sorted(entries, key=lambda e: e.at)
+
+    def used(self, dimension: str, since: float) -> int:
+        return sum(_units(dimension, e) for e in self.entries if e.at > since)
+
+    def oldest_first(self, since: float) -> list[UsageEntry]:
+        return [e for e in self.entries if e.at > since]
+
+
 def free_at(
-    entries: Iterable[UsageEntry],
+    log: UsageLog,
     learned: Learned,
     limits: Limits,
     cost: Cost,
     now: float,
 ) -> float | None:
     """None when `cost` fits every limit now; else the earliest time it could fit."""
-    log = sorted(entries, key=lambda e: e.at)
     in_flight = list(learned.pending.values())
     waits = [
         *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in limits.requests),
@@ -121,21 +144,20 @@ def free_at(
 
 def remaining(entries: Iterable[UsageEntry], rate: Rate, dimension: str, now: float) -> int:
     """Units of a configured rate left now (for `llmroute state`)."""
-    used = sum(_units(dimension, e) for e in entries if e.at > now - padded(rate.window_s))
+    used = ListLog(entries).used(dimension, now - padded(rate.window_s))
     return max(0, rate.count - used)
 
 
 def _rate_free_at(
-    log: list[UsageEntry], rate: Rate, units: int, now: float, dimension: str
+    log: UsageLog, rate: Rate, units: int, now: float, dimension: str
 ) -> float | None:
     if units <= 0 or units > rate.count:
         return None  # nothing to count, or it can never fit: the provider will say 413
     window = padded(rate.window_s)
-    inside = [e for e in log if e.at > now - window]
-    excess = sum(_units(dimension, e) for e in inside) + units - rate.count
+    excess = log.used(dimension, now - window) + units - rate.count
     if excess <= 0:
         return None
-    for entry in inside:  # oldest first: the window frees as they leave it
+    for entry in log.oldest_first(now - window):  # the window frees as they leave it
         excess -= _units(dimension, entry)
         if excess <= 0:
             return entry.at + window

@@ -8,6 +8,7 @@ from llmroute.budget import (
     Cost,
     Learned,
     LearnedWindow,
+    ListLog,
     UsageEntry,
     free_at,
     padded,
@@ -21,8 +22,8 @@ NOW = 1_800_000_000.0
 FIVE_PER_2S = Limits(requests=(Rate(5, 2.0),))
 
 
-def log(*ages: float, tokens: int = 0) -> list[UsageEntry]:
-    return [UsageEntry(str(i), NOW - age, 1, tokens) for i, age in enumerate(ages)]
+def log(*ages: float, tokens: int = 0) -> ListLog:
+    return ListLog(UsageEntry(str(i), NOW - age, 1, tokens) for i, age in enumerate(ages))
 
 
 def test_fits_under_the_rate() -> None:
@@ -52,23 +53,23 @@ def test_tokens_are_weighed() -> None:
         NOW - 30 + padded(60.0)
     )
     # A request larger than the whole window never fits: the provider will say 413.
-    assert free_at([], Learned(), limits, Cost(tokens=5000), NOW) is None
+    assert free_at(ListLog([]), Learned(), limits, Cost(tokens=5000), NOW) is None
 
 
 def test_learned_window_blocks_until_its_reset() -> None:
     learned = Learned({"requests": LearnedWindow("requests", 0, NOW + 12, 30)})
-    assert free_at([], learned, Limits(), Cost(), NOW) == NOW + 12
-    assert free_at([], learned, Limits(), Cost(), NOW + 13) is None  # reset passed
+    assert free_at(ListLog([]), learned, Limits(), Cost(), NOW) == NOW + 12
+    assert free_at(ListLog([]), learned, Limits(), Cost(), NOW + 13) is None  # reset passed
 
 
 def test_requests_in_flight_count_against_what_the_headers_said() -> None:
     learned = Learned({"tokens": LearnedWindow("tokens", 500, NOW + 30, 6000)})
     held = learned.holding(UsageEntry("a", NOW, 1, 300), NOW)
-    assert free_at([], held, Limits(), Cost(tokens=300), NOW) == NOW + 30
+    assert free_at(ListLog([]), held, Limits(), Cost(tokens=300), NOW) == NOW + 30
     # The answer to "a" comes back: its headers include it, it is no longer in flight.
     heard = held.heard({"tokens": LearnedWindow("tokens", 5900, NOW + 30, 6000)}, "a", NOW)
     assert heard.pending == {}
-    assert free_at([], heard, Limits(), Cost(tokens=300), NOW) is None
+    assert free_at(ListLog([]), heard, Limits(), Cost(tokens=300), NOW) is None
 
 
 def test_windows_that_reset_and_stale_holds_are_dropped() -> None:
@@ -79,7 +80,7 @@ def test_windows_that_reset_and_stale_holds_are_dropped() -> None:
 
 
 def test_remaining_for_the_state_table() -> None:
-    assert remaining(log(0.5, 1.0, 5.0), Rate(5, 2.0), "requests", NOW) == 3
+    assert remaining(log(0.5, 1.0, 5.0).entries, Rate(5, 2.0), "requests", NOW) == 3
 
 
 def test_learned_windows_from_each_dialect() -> None:

@@ -19,6 +19,7 @@ from llmroute.budget import (
     Learned,
     LearnedWindow,
     UsageEntry,
+    UsageLog,
     free_at,
     horizon,
 )
@@ -90,15 +91,14 @@ class ReserveDecision:
 
 
 def decide_reservation(
-    entries: Iterable[UsageEntry],
+    log: UsageLog,
     learned: Learned,
     limits: Limits,
     cost: Cost,
     now: float,
 ) -> ReserveDecision:
     keep_after = now - horizon(limits)
-    live = [e for e in entries if e.at > keep_after]
-    wait = free_at(live, learned, limits, cost, now)
+    wait = free_at(log, learned, limits, cost, now)
     if wait is not None:
         return ReserveDecision(Reservation(None, wait), None, learned, keep_after)
     entry = UsageEntry(uuid.uuid4().hex[:16], now, cost.requests, cost.tokens)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from llmroute.budget import Cost, Finished, Learned, UsageEntry, settled
+from llmroute.budget import Cost, Finished, Learned, ListLog, UsageEntry, settled
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown, provider_of
 from llmroute.state.base import Reservation, Snapshot, decide_reservation
@@ -51,9 +51,9 @@ class MemoryStore:
 
     def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
         with self._lock:
-            decision = decide_reservation(
-                self._usage.get(scope, ()), self._learned.get(scope, Learned()), limits, cost, now
-            )
+            log = ListLog(self._usage.get(scope, ()))
+            learned = self._learned.get(scope, Learned())
+            decision = decide_reservation(log, learned, limits, cost, now)
             kept = [e for e in self._usage.get(scope, ()) if e.at > decision.keep_after]
             self._usage[scope] = kept + ([decision.entry] if decision.entry else [])
             self._learned[scope] = decision.learned

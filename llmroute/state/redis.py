@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from llmroute.budget import Cost, Finished, UsageEntry, settled
+from llmroute.budget import Cost, Finished, ListLog, UsageEntry, settled
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown, provider_of
 from llmroute.state.base import (
@@ -78,7 +78,7 @@ class RedisStore:
         def update(pipe: Any) -> Reservation:
             entries = [_decode_entry(v) for v in pipe.hvals(usage_key)]
             learned = decode_learned(pipe.hget(self._learned, scope))
-            decision = decide_reservation(entries, learned, limits, cost, now)
+            decision = decide_reservation(ListLog(entries), learned, limits, cost, now)
             stale = [e.id for e in entries if e.at <= decision.keep_after]
             pipe.multi()
             if stale:

@@ -119,11 +119,8 @@ class SQLiteStore:
 
     def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
         with self._write() as db:
-            rows = db.execute(
-                "SELECT id, at, requests, tokens FROM usage WHERE scope = ?", (scope,)
-            ).fetchall()
             learned = _load_learned(db, scope)
-            decision = decide_reservation([_entry(r) for r in rows], learned, limits, cost, now)
+            decision = decide_reservation(_SQLLog(db, scope), learned, limits, cost, now)
             db.execute(
                 "DELETE FROM usage WHERE scope = ? AND at <= ?", (scope, decision.keep_after)
             )
@@ -182,6 +179,28 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class _SQLLog:
+    """A scope's usage, summed by SQLite over the (scope, at) index."""
+
+    def __init__(self, db: sqlite3.Connection, scope: str) -> None:
+        self.db, self.scope = db, scope
+
+    def used(self, dimension: str, since: float) -> int:
+        column = "requests" if dimension == "requests" else "tokens"
+        (total,) = self.db.execute(
+            f"SELECT coalesce(sum({column}), 0) FROM usage WHERE scope = ? AND at > ?",
+            (self.scope, since),
+        ).fetchone()
+        return int(total)
+
+    def oldest_first(self, since: float) -> list[UsageEntry]:
+        rows = self.db.execute(
+            "SELECT id, at, requests, tokens FROM usage WHERE scope = ? AND at > ? ORDER BY at",
+            (self.scope, since),
+        ).fetchall()
+        return [_entry(r) for r in rows]
 
 
 def _cooldown(row: tuple[object, ...]) -> Cooldown:
