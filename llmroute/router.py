@@ -28,7 +28,7 @@ from llmroute.request import RequestRun
 from llmroute.state import StateStore, open_store, state_url
 from llmroute.state.base import Reservation
 from llmroute.turns import Turns
-from llmroute.upstream import OpenAIUpstream, Reply, Upstream
+from llmroute.upstream import OpenAIUpstream, Reply, SendStamp, Upstream
 
 log = logging.getLogger("llmroute")
 Messages = Sequence[Mapping[str, Any]]
@@ -188,14 +188,16 @@ class Router:
         limit = min(per_attempt, remaining)
         body = adapt_params(provider, params)
         self.upstream.prepare(candidate, provider.base_url)
-        sent_at = self.clock.now()
+        stamp = SendStamp(self.clock.now)
+        called_at = self.clock.now()
         started = time.perf_counter()
         try:
             reply = await asyncio.wait_for(
-                self.upstream.chat(candidate, provider.base_url, messages, body, limit), limit
+                self.upstream.chat(candidate, provider.base_url, messages, body, limit, stamp),
+                limit,
             )
         except asyncio.CancelledError:  # Ctrl-C: nothing is in flight any more
-            self.pacer.finish(candidate, reservation, sent_at, {})
+            self.pacer.finish(candidate, reservation, stamp.at or called_at, {})
             raise
         except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
             failure = self._classify(exc)
@@ -204,11 +206,11 @@ class Router:
                 failure = Failure(FailureKind.TIMEOUT, "the request deadline was reached")
             else:
                 self.health.failed(candidate, failure)
-            self.pacer.finish(candidate, reservation, sent_at, failure.headers)
+            self.pacer.finish(candidate, reservation, stamp.at or called_at, failure.headers)
             self._observe(run.failed(candidate, failure, time.perf_counter() - started))
             return None
         tokens = reply.usage.total_tokens if reply.usage else None
-        self.pacer.finish(candidate, reservation, sent_at, reply.headers, tokens)
+        self.pacer.finish(candidate, reservation, stamp.at or called_at, reply.headers, tokens)
         self.health.answered(candidate)
         self._observe(run.answered(candidate, reply.usage, time.perf_counter() - started))
         return reply

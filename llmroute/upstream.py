@@ -6,7 +6,8 @@ retry loop, so an attempt is exactly one HTTP call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,22 @@ class Reply:
     headers: Mapping[str, str]
 
 
+class SendStamp:
+    """When the request actually left: after the SDK built it, as the HTTP client sends it.
+    Provider windows count from about then; the moment `chat` was called can be much earlier
+    (a new client's first request spends up to ~0.2 s in the SDK before sending)."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self.at: float | None = None
+
+    def mark(self) -> None:
+        self.at = self._clock()
+
+
+_STAMP: ContextVar[SendStamp | None] = ContextVar("llmroute_send_stamp", default=None)
+
+
 class Upstream(Protocol):
     def prepare(self, candidate: Candidate, base_url: str) -> None:
         """Make ready to call (build the client) so that `chat` starts sending at once."""
@@ -35,6 +52,7 @@ class Upstream(Protocol):
         messages: Sequence[Mapping[str, Any]],
         params: Mapping[str, Any],
         timeout: float,
+        stamp: SendStamp,
     ) -> Reply: ...
 
     async def aclose(self) -> None: ...
@@ -52,7 +70,10 @@ class OpenAIUpstream:
         client = self._clients.get(slot)
         if client is None:
             client = openai.AsyncOpenAI(
-                api_key=candidate.key.secret, base_url=base_url, max_retries=0
+                api_key=candidate.key.secret,
+                base_url=base_url,
+                max_retries=0,
+                http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [_sending]}),
             )
             self._clients[slot] = client
         return client
@@ -64,8 +85,10 @@ class OpenAIUpstream:
         messages: Sequence[Mapping[str, Any]],
         params: Mapping[str, Any],
         timeout: float,
+        stamp: SendStamp,
     ) -> Reply:
         client = self._client(candidate, base_url)
+        _STAMP.set(stamp)  # this task's own context: the request hook below runs in it
         raw = await client.chat.completions.with_raw_response.create(
             model=candidate.model,
             messages=messages,  # type: ignore[arg-type]
@@ -82,6 +105,12 @@ class OpenAIUpstream:
         clients, self._clients = list(self._clients.values()), {}
         for client in clients:
             await client.close()
+
+
+async def _sending(request: Any) -> None:
+    stamp = _STAMP.get()
+    if stamp is not None:
+        stamp.mark()
 
 
 def _reply(completion: Any, headers: Mapping[str, str]) -> Reply:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmroute.attempt import Candidate, Usage
-from llmroute.upstream import Reply
+from llmroute.upstream import Reply, SendStamp
 
 
 class FakeClock:
@@ -44,7 +44,9 @@ class ScriptedUpstream:
         messages: Sequence[Mapping[str, Any]],
         params: Mapping[str, Any],
         timeout: float,
+        stamp: SendStamp,
     ) -> Reply:
+        stamp.mark()
         self.calls.append((candidate.key.alias, candidate.model))
         self.params.append(params)
         script = self.scripts[candidate.key.alias]
