@@ -78,6 +78,7 @@ class Result:
     usage: Usage | None
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     finish_reason: str | None = None
+    ttft_s: float | None = None  # streaming: from the request to its first content token
 
     @property
     def fallbacks(self) -> tuple[Attempt, ...]:
@@ -91,6 +92,7 @@ class Result:
             "key": self.candidate.key.alias,
             "model": self.candidate.model,
             "latency_s": round(self.latency_s, 4),
+            "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 4),
             "usage": self.usage.to_dict() if self.usage else None,
             "finish_reason": self.finish_reason,
             "attempts": [a.to_dict() for a in self.attempts],

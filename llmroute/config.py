@@ -67,6 +67,7 @@ class Settings:
     default_task: str = "fast_small"
     deadline: float = 60.0
     timeout: float = 30.0
+    ttft_timeout: float = 20.0  # streaming: seconds to the first token before falling back
     state: str = "sqlite"  # memory | sqlite | sqlite:///path | redis://host:port/db
     pacing: bool = True  # reserve budget before each attempt; off = only react to 429s
 
@@ -222,13 +223,14 @@ def _task(
 
 def _settings(table: Mapping[str, Any], source: str) -> Settings:
     where = f"{source}: [settings]"
-    allowed = {"default_task", "deadline", "timeout", "state", "pacing"}
+    allowed = {"default_task", "deadline", "timeout", "ttft_timeout", "state", "pacing"}
     _only(table, allowed, source, "[settings]")
     defaults = Settings()
     return Settings(
         default_task=_string(table, "default_task", where) or defaults.default_task,
         deadline=_positive(table, "deadline", where) or defaults.deadline,
         timeout=_positive(table, "timeout", where) or defaults.timeout,
+        ttft_timeout=_positive(table, "ttft_timeout", where) or defaults.ttft_timeout,
         state=_string(table, "state", where) or defaults.state,
         pacing=_bool(table, "pacing", where, default=defaults.pacing),
     )

@@ -43,3 +43,12 @@ class RequestRejectedError(LLMRouteError):
     def __init__(self, message: str, attempts: Sequence[Attempt]) -> None:
         super().__init__(message)
         self.attempts = tuple(attempts)
+
+
+class StreamBrokenError(RequestFailedError):
+    """A streamed answer broke after its first token: the text so far is all there is (exit 1).
+    Answers from two models are never spliced, so there is no fallback past this point."""
+
+    def __init__(self, message: str, attempts: Sequence[Attempt], partial: str) -> None:
+        super().__init__(message, attempts)
+        self.partial = partial

@@ -39,3 +39,7 @@ class Failure:
 
 class UpstreamProtocolError(Exception):
     """A 2xx answer that is not a usable chat completion (error object, no choices)."""
+
+
+class UpstreamStreamError(UpstreamProtocolError):
+    """An error event inside a stream (OpenAI, Groq, vLLM and OpenRouter send them)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmroute.attempt import SKIPPED, Attempt, Candidate, Result
 from llmroute.budget import Cost
@@ -29,6 +29,9 @@ from llmroute.state import StateStore, open_store, state_url
 from llmroute.state.base import Reservation
 from llmroute.turns import Turns
 from llmroute.upstream import OpenAIUpstream, Reply, SendStamp, Upstream
+
+if TYPE_CHECKING:
+    from llmroute.streaming import AnswerStream
 
 log = logging.getLogger("llmroute")
 Messages = Sequence[Mapping[str, Any]]
@@ -137,6 +140,27 @@ class Router:
                     reply.content, candidate, elapsed, reply.usage, tuple(run.attempts),
                     reply.finish_reason,
                 )  # fmt: skip
+
+    def stream(
+        self,
+        task: str | None,
+        messages: Messages | str,
+        *,
+        deadline: float | None = None,
+        timeout: float | None = None,
+        ttft_timeout: float | None = None,
+        **params: Any,
+    ) -> AnswerStream:
+        """`async for text in router.stream(...)`: the answer as it comes, then `.result`.
+        Falls back until the first content token reaches the caller, never after it."""
+        from llmroute.streaming import AnswerStream
+
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        return AnswerStream(
+            self, task, messages, deadline=deadline, timeout=timeout, ttft_timeout=ttft_timeout,
+            params=params,
+        )  # fmt: skip
 
     def _usable_route(self, task: str | None) -> tuple[RouteEntry, ...]:
         entries = self.route(task)
@@ -254,6 +278,7 @@ class Passes:
         pools: Mapping[str, Pool],
         advance_cursor: Callable[[str], int],
     ) -> None:
+        self.entries = entries
         self._args = (entries, pools, advance_cursor)
         self.current: Iterator[Candidate] = candidates(*self._args)
 

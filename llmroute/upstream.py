@@ -15,6 +15,7 @@ import openai
 
 from llmroute.attempt import Candidate, Usage
 from llmroute.failures import UpstreamProtocolError
+from llmroute.sse import EventStream
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,17 @@ class Upstream(Protocol):
         timeout: float,
         stamp: SendStamp,
     ) -> Reply: ...
+
+    async def open_stream(
+        self,
+        candidate: Candidate,
+        base_url: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+        stamp: SendStamp,
+    ) -> EventStream:
+        """Send a streaming request; return once the provider has answered with headers."""
 
     async def aclose(self) -> None: ...
 
@@ -100,6 +112,28 @@ class OpenAIUpstream:
         except ValueError as exc:  # the SDK lets json's decode error through
             raise UpstreamProtocolError(f"malformed JSON in the answer ({exc})") from exc
         return _reply(completion, raw.headers)
+
+    async def open_stream(
+        self,
+        candidate: Candidate,
+        base_url: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+        stamp: SendStamp,
+    ) -> EventStream:
+        client = self._client(candidate, base_url)
+        _STAMP.set(stamp)
+        context = client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
+            model=candidate.model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+            extra_body=dict(params) or None,
+            timeout=timeout,
+        )
+        response = await context.__aenter__()
+        return EventStream(context, response)
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
