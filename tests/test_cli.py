@@ -209,3 +209,52 @@ def test_waiting_for_the_earliest_reset_is_said_on_stderr(world: World) -> None:
     result = ask(world, "-t", "other", "hello")
     assert result.exit_code == 0
     assert "waiting 1." in result.stderr and "every candidate is cooling down" in result.stderr
+
+
+# -- streaming ---------------------------------------------------------------------------------
+
+
+def test_streams_by_default_and_reports_the_first_token_time(world: World) -> None:
+    world.groq_keys[0].script(Reply.stream(chunks=["Hel", "lo"]))
+    result = ask(world, "hi")
+    assert (result.exit_code, result.stdout) == (0, "Hello\n")
+    assert "first token" in result.stderr
+    assert world.server.log[0].body["stream"] is True  # type: ignore[index]
+
+
+def test_no_stream_sends_a_plain_request(world: World) -> None:
+    result = ask(world, "--no-stream", "hi")
+    assert result.stdout == "echo: hi\n"
+    assert "stream" not in world.server.log[0].body  # type: ignore[operator]
+
+
+def test_a_cut_stream_keeps_exactly_the_chunks_shown_and_exits_1(world: World) -> None:
+    world.groq_keys[0].script(Reply.stream(chunks=["Hel", "lo", " wor", "ld"], cut_after=3))
+    result = ask(world, "hi")
+    assert result.exit_code == 1
+    assert result.stdout == "Hello wor"
+    assert "groq#1/small broke off" in result.stderr
+    assert len(world.server.log) == 1
+
+
+def test_an_error_event_after_content_is_reported_not_spliced(world: World) -> None:
+    world.groq_keys[0].script(Reply.stream(chunks=["Hel", "lo", " wor"], error_after=2))
+    result = ask(world, "hi")
+    assert (result.exit_code, result.stdout) == (1, "Hello")
+    assert "error event" in result.stderr
+
+
+def test_ctrl_c_while_streaming_keeps_the_text_and_exits_130(world: World) -> None:
+    world.groq_keys[0].default = Reply.stream(chunks=["first ", "second"], stall_after=1,
+                                              stall_seconds=30)  # fmt: skip
+    env = {**os.environ, **world.env}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmroute", "ask", "hi"], stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.read(6) == b"first "  # the first chunk reached stdout: now interrupt
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130
+    assert out == b"" and b"Traceback" not in err and b"interrupted" in err

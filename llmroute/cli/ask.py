@@ -38,6 +38,9 @@ def ask(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (answer and attempts).")
     ] = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Print the answer at once, when it is complete.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No report on stderr.")] = False,
     config: ConfigOpt = None,
     timeout: Annotated[
@@ -47,11 +50,21 @@ def ask(
         float | None,
         typer.Option("--deadline", min=0.1, help="Seconds for the whole request (default 60)."),
     ] = None,
+    ttft_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--ttft-timeout", min=0.1, help="Streaming: seconds to the first token (default 20)."
+        ),
+    ] = None,
     verbose: Annotated[
         int, typer.Option("-v", "--verbose", count=True, help="Log every attempt (-vv: debug).")
     ] = 0,
 ) -> None:
-    """Ask once: the answer goes to stdout, the report (who answered, fallbacks) to stderr."""
+    """Ask once: the answer streams to stdout, the report (who answered, fallbacks) to stderr.
+
+    Until the first token arrives, a failing provider is replaced by the next one unseen. If
+    the answer breaks after that, the text so far stays, the break is reported, exit code 1.
+    """
     from llmroute.cli.run import AskRequest, run_ask
 
     request = AskRequest(
@@ -64,10 +77,12 @@ def ask(
         },
         options=[tuple(pair) for pair in option or []],  # type: ignore[misc]
         json_output=json_output,
+        stream=not (no_stream or json_output),
         quiet=quiet,
         config=config,
         timeout=timeout,
         deadline=deadline,
+        ttft_timeout=ttft_timeout,
         verbose=verbose,
     )
     raise typer.Exit(run_ask(request))

@@ -51,6 +51,11 @@ class Report:
             return
         self.console.print(attempts_table(attempts, title))
 
+    def broken_line(self, partial: str) -> None:
+        """Start the report on a line of its own when a broken answer left one open."""
+        if partial and not partial.endswith("\n") and self.console.is_terminal:
+            self.console.print()
+
     def error(self, message: str) -> None:
         from rich.markup import escape
 
@@ -80,6 +85,8 @@ def summary_line(result: Result) -> str:
 
     c = result.candidate
     parts = [f"[green]✓[/] {escape(c.key.alias)} · {escape(c.model)}", f"{result.latency_s:.2f}s"]
+    if result.ttft_s is not None:
+        parts.append(f"first token {result.ttft_s:.2f}s")
     if result.usage:
         parts.append(
             f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens"

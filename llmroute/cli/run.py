@@ -24,10 +24,12 @@ class AskRequest:
     params: dict[str, Any] = field(default_factory=dict)
     options: list[tuple[str, str]] = field(default_factory=list)
     json_output: bool = False
+    stream: bool = True
     quiet: bool = False
     config: Path | None = None
     timeout: float | None = None
     deadline: float | None = None
+    ttft_timeout: float | None = None
     verbose: int = 0
 
 
@@ -40,11 +42,16 @@ def _ask(request: AskRequest, report: Report) -> int:
     prompt = read_prompt(request.prompt, sys.stdin)
     messages = build_messages(prompt, request.system)
     params = {**parse_options(request.options), **request.params}
-    result = asyncio.run(_complete(request, report, messages, params))
-    if request.json_output:
-        emit(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+    if request.stream:
+        result = asyncio.run(_stream(request, report, messages, params))
     else:
-        emit(result.content if result.content.endswith("\n") else result.content + "\n")
+        result = asyncio.run(_complete(request, report, messages, params))
+        if request.json_output:
+            emit(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            emit(result.content)
+    if not request.json_output and not result.content.endswith("\n"):
+        emit("\n")
     report.result(result)
     return 0
 
@@ -58,6 +65,27 @@ async def _complete(
         return await router.complete(
             request.task, messages, deadline=request.deadline, timeout=request.timeout, **params
         )
+
+
+async def _stream(
+    request: AskRequest, report: Report, messages: list[dict[str, str]], params: dict[str, Any]
+) -> Result:
+    """Each piece of the answer goes out as it arrives; a break keeps what was shown."""
+    from llmroute.errors import StreamBrokenError
+    from llmroute.router import Router
+
+    async with Router.from_path(request.config, observer=report.event) as router:
+        stream = router.stream(
+            request.task, messages, deadline=request.deadline, timeout=request.timeout,
+            ttft_timeout=request.ttft_timeout, **params,
+        )  # fmt: skip
+        try:
+            async for text in stream:
+                emit(text)
+        except StreamBrokenError as broken:
+            report.broken_line(broken.partial)
+            raise
+        return stream.result
 
 
 def emit(text: str) -> None:
