@@ -47,7 +47,8 @@ class _Opened:
 
 
 class AnswerStream:
-    """`async for text in router.stream(...)`, then `.result` (who answered, TTFT, usage)."""
+    """`async for text in router.stream(...)`, then `.result` (who answered, TTFT, usage).
+    To stop early, `await stream.aclose()` or use `async with router.stream(...) as stream`."""
 
     def __init__(
         self,
@@ -68,6 +69,7 @@ class AnswerStream:
         self._ttft_timeout = ttft_timeout or settings.ttft_timeout
         self._result: Result | None = None
         self._end = StreamEnd(None, None)
+        self._generator: AsyncGenerator[str, None] | None = None
 
     @property
     def result(self) -> Result:
@@ -76,9 +78,23 @@ class AnswerStream:
         return self._result
 
     def __aiter__(self) -> AsyncIterator[str]:
-        return self._deltas()
+        if self._generator is None:
+            self._generator = self._deltas()
+        return self._generator
 
-    async def _deltas(self) -> AsyncIterator[str]:
+    async def aclose(self) -> None:
+        """Stop early: release the answer's connection and budget now (a `break` out of
+        `async for` leaves that to the garbage collector)."""
+        if self._generator is not None:
+            await self._generator.aclose()
+
+    async def __aenter__(self) -> AnswerStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def _deltas(self) -> AsyncGenerator[str, None]:
         from llmroute.router import Passes
 
         router = self._router
@@ -90,10 +106,16 @@ class AnswerStream:
         opened = await self._first_token(run, passes, cost)
         ttft = time.perf_counter() - started
         parts = [opened.first]
-        if opened.first:
-            yield opened.first
-        async for text in self._rest(run, opened, parts):
-            yield text
+        try:
+            if opened.first:
+                yield opened.first
+        except (asyncio.CancelledError, GeneratorExit):  # the reader stopped at the first token
+            await self._abandon(opened)
+            raise
+        # aclosing: when the reader stops, the inner generator's cleanup runs now, not at exit.
+        async with contextlib.aclosing(self._rest(run, opened, parts)) as rest:
+            async for text in rest:
+                yield text
         end = self._end
         self._result = Result(
             "".join(parts), opened.candidate, time.perf_counter() - started, end.usage,
@@ -153,7 +175,9 @@ class AnswerStream:
             return Failure(FailureKind.TIMEOUT, "the request deadline was reached"), True
         return Failure(FailureKind.TIMEOUT, f"no first token within {limit:.1f}s"), False
 
-    async def _rest(self, run: RequestRun, opened: _Opened, parts: list[str]) -> AsyncIterator[str]:
+    async def _rest(
+        self, run: RequestRun, opened: _Opened, parts: list[str]
+    ) -> AsyncGenerator[str, None]:
         """Everything after the first token, or StreamBrokenError with the text so far."""
         router, c = self._router, opened.candidate
         provider = router.config.providers[c.provider]
@@ -169,8 +193,7 @@ class AnswerStream:
                     parts.append(event.text)
                     yield event.text
         except (asyncio.CancelledError, GeneratorExit):  # Ctrl-C, or the reader stopped
-            router.pacer.finish(c, opened.reservation, opened.sent_at, {})
-            await _close(opened.stream, opened.events)
+            await self._abandon(opened)
             raise
         except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
             await self._broken(run, opened, parts, exc, stall, started)
@@ -180,6 +203,11 @@ class AnswerStream:
         router.pacer.finish(c, opened.reservation, opened.sent_at, opened.stream.headers, tokens)
         router.health.answered(c)
         router._observe(run.answered(c, end.usage, time.perf_counter() - started))
+        await _close(opened.stream, opened.events)
+
+    async def _abandon(self, opened: _Opened) -> None:
+        """The reader gave up on the answer: release its budget and its connection."""
+        self._router.pacer.finish(opened.candidate, opened.reservation, opened.sent_at, {})
         await _close(opened.stream, opened.events)
 
     async def _broken(

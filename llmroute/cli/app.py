@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmroute.cli import ask
+from llmroute.cli import ask, chat, providers
 from llmroute.cli.pairs import PairOptionsCommand
 from llmroute.cli.state import state_app
 
@@ -21,6 +21,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.command(name="ask", cls=PairOptionsCommand)(ask.ask)
+app.command(name="chat", cls=PairOptionsCommand)(chat.chat)
+app.command(name="providers")(providers.providers)
 app.add_typer(state_app, name="state")
 
 

@@ -51,6 +51,13 @@ class Report:
             return
         self.console.print(attempts_table(attempts, title))
 
+    def note(self, text: str) -> None:
+        """A dim one-line remark (e.g. chat's note after each reply); silent with -q."""
+        if not self.quiet:
+            from rich.markup import escape
+
+            self.console.print(f"[dim]{escape(text)}[/]", markup=True, soft_wrap=True)
+
     def broken_line(self, partial: str) -> None:
         """Start the report on a line of its own when a broken answer left one open."""
         if partial and not partial.endswith("\n") and self.console.is_terminal:

@@ -79,12 +79,13 @@ async def _stream(
             request.task, messages, deadline=request.deadline, timeout=request.timeout,
             ttft_timeout=request.ttft_timeout, **params,
         )  # fmt: skip
-        try:
-            async for text in stream:
-                emit(text)
-        except StreamBrokenError as broken:
-            report.broken_line(broken.partial)
-            raise
+        async with stream:
+            try:
+                async for text in stream:
+                    emit(text)
+            except StreamBrokenError as broken:
+                report.broken_line(broken.partial)
+                raise
         return stream.result
 
 
