@@ -8,9 +8,11 @@ errors of the SDK's HTTP library are turned into the SDK's own exception types h
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,8 @@ import openai
 
 from llmroute.attempt import Usage
 from llmroute.failures import UpstreamProtocolError, UpstreamStreamError
+
+DRAIN_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -55,11 +59,13 @@ class EventStream:
     async def _parse(self) -> AsyncGenerator[StreamEvent, None]:
         usage: Usage | None = None
         finish: str | None = None
-        async for line in self._response.iter_lines():
+        lines = aiter(self._response.iter_lines())
+        async for line in lines:
             if not line.startswith("data:"):
                 continue  # comments (": keep-alive"), event names, blank separators
             data = line[5:].strip()
             if data == "[DONE]":
+                await _drain(lines)
                 yield StreamEnd(usage, finish)
                 return
             chunk = _decode(data)
@@ -75,6 +81,15 @@ class EventStream:
 
     async def aclose(self) -> None:
         await self._context.__aexit__(None, None, None)
+
+
+async def _drain(lines: AsyncIterator[str]) -> None:
+    """Read the body to its end, so the connection goes back to the pool for the next request
+    (a response closed unread is dropped); a server that keeps it open is not waited for."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_TIMEOUT_S):
+            async for _ in lines:
+                pass
 
 
 def _decode(data: str) -> dict[str, Any]:

@@ -124,3 +124,21 @@ def test_usage_from_the_final_chunk_or_groqs_x_groq() -> None:
     assert _usage({"choices": [], "usage": usage}) == Usage(5, 7)
     assert _usage({"choices": [{}], "x_groq": {"id": "x", "usage": usage}}) == Usage(5, 7)
     assert _usage({"choices": [{}]}) is None
+
+
+async def test_streams_give_their_connection_back(world: World, router: Router) -> None:
+    """A stream read to [DONE] is drained, so the next request reuses the connection."""
+    httpd = world.server._httpd  # the fake's HTTP server: count the connections it accepts
+    accepted: list[object] = []
+    serve = httpd.process_request
+
+    def counting(request: object, address: object) -> None:
+        accepted.append(address)
+        serve(request, address)
+
+    httpd.process_request = counting  # type: ignore[method-assign]
+    for key in world.groq_keys:
+        key.default = Reply.stream(chunks=CHUNKS)
+    for _ in range(6):  # two rounds of the three keys
+        await collect(router)
+    assert len(accepted) == 1  # one client under all keys, one pooled connection
