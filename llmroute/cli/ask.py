@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-TaskOpt = Annotated[
-    str | None, typer.Option("-t", "--task", help="Task whose route to use (see the config).")
-]
-ModelOpt = Annotated[
-    str | None,
-    typer.Option("-m", "--model", help="Pin one provider:model, bypassing the task's route."),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", help="Config file (default: $LLMROUTE_CONFIG, ./routes.toml, XDG)."),
-]
+from llmroute.cli.options import (
+    ConfigOpt,
+    DeadlineOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    PairsOpt,
+    SystemOpt,
+    TaskOpt,
+    TemperatureOpt,
+    TimeoutOpt,
+    TtftOpt,
+    VerboseOpt,
+)
 
 
 def ask(
@@ -26,15 +27,10 @@ def ask(
     ] = None,
     task: TaskOpt = None,
     model: ModelOpt = None,
-    system: Annotated[str | None, typer.Option("-s", "--system", help="System prompt.")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", min=0.0)] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "-o", "--option", metavar="KEY VALUE", help="Extra request parameter (repeatable)."
-        ),
-    ] = None,
+    system: SystemOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    option: PairsOpt = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print one JSON object (answer and attempts).")
     ] = False,
@@ -43,22 +39,10 @@ def ask(
     ] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No report on stderr.")] = False,
     config: ConfigOpt = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.1, help="Seconds per upstream attempt.")
-    ] = None,
-    deadline: Annotated[
-        float | None,
-        typer.Option("--deadline", min=0.1, help="Seconds for the whole request (default 60)."),
-    ] = None,
-    ttft_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--ttft-timeout", min=0.1, help="Streaming: seconds to the first token (default 20)."
-        ),
-    ] = None,
-    verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, help="Log every attempt (-vv: debug).")
-    ] = 0,
+    timeout: TimeoutOpt = None,
+    deadline: DeadlineOpt = None,
+    ttft_timeout: TtftOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Ask once: the answer streams to stdout, the report (who answered, fallbacks) to stderr.
 

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmroute.cli.ask import ConfigOpt
+from llmroute.cli.options import (
+    ConfigOpt,
+    DeadlineOpt,
+    MaxTokensOpt,
+    TimeoutOpt,
+    TtftOpt,
+    VerboseOpt,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -59,9 +66,7 @@ def bench(
     prompt_file: Annotated[
         Path | None, typer.Option("--prompt-file", help="Read the prompt from this file.")
     ] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", min=1, help="Cap each answer at this length.")
-    ] = None,
+    max_tokens: MaxTokensOpt = None,
     rank_by: Annotated[
         RankBy,
         typer.Option("--rank-by", help="Rank by median latency or time to first token."),
@@ -87,20 +92,10 @@ def bench(
         bool, typer.Option("-q", "--quiet", help="No plan or progress on stderr.")
     ] = False,
     config: ConfigOpt = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.1, help="Seconds per upstream attempt.")
-    ] = None,
-    deadline: Annotated[
-        float | None,
-        typer.Option("--deadline", min=0.1, help="Seconds per request (default 60)."),
-    ] = None,
-    ttft_timeout: Annotated[
-        float | None,
-        typer.Option("--ttft-timeout", min=0.1, help="Seconds to the first token."),
-    ] = None,
-    verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, help="Log every attempt (-vv: debug).")
-    ] = 0,
+    timeout: TimeoutOpt = None,
+    deadline: DeadlineOpt = None,
+    ttft_timeout: TtftOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Measure candidates: N streamed requests each, C at a time, through the router.
 

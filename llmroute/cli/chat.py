@@ -6,41 +6,36 @@ from typing import Annotated
 
 import typer
 
-from llmroute.cli.ask import ConfigOpt, ModelOpt, TaskOpt
+from llmroute.cli.options import (
+    ConfigOpt,
+    DeadlineOpt,
+    MaxTokensOpt,
+    ModelOpt,
+    PairsOpt,
+    SystemOpt,
+    TaskOpt,
+    TemperatureOpt,
+    TimeoutOpt,
+    TtftOpt,
+    VerboseOpt,
+)
 
 
 def chat(
     task: TaskOpt = None,
     model: ModelOpt = None,
-    system: Annotated[str | None, typer.Option("-s", "--system", help="System prompt.")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", min=0.0)] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
-    option: Annotated[
-        list[str] | None,
-        typer.Option(
-            "-o", "--option", metavar="KEY VALUE", help="Extra request parameter (repeatable)."
-        ),
-    ] = None,
+    system: SystemOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    option: PairsOpt = None,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="No note after each reply on stderr.")
     ] = False,
     config: ConfigOpt = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.1, help="Seconds per upstream attempt.")
-    ] = None,
-    deadline: Annotated[
-        float | None,
-        typer.Option("--deadline", min=0.1, help="Seconds for each turn (default 60)."),
-    ] = None,
-    ttft_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--ttft-timeout", min=0.1, help="Seconds to the first token before falling back."
-        ),
-    ] = None,
-    verbose: Annotated[
-        int, typer.Option("-v", "--verbose", count=True, help="Log every attempt (-vv: debug).")
-    ] = 0,
+    timeout: TimeoutOpt = None,
+    deadline: DeadlineOpt = None,
+    ttft_timeout: TtftOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Chat: each turn sends the whole conversation to whichever candidate is available, so a
     conversation survives fallbacks between providers. Replies stream to stdout; a one-line

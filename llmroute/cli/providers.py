@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmroute.cli.ask import ConfigOpt, TaskOpt
+from llmroute.cli.options import ConfigOpt, TaskOpt
 
 if TYPE_CHECKING:
     from llmroute.checkup import KeyCheck

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from llmroute.cli.ask import ConfigOpt
+from llmroute.cli.options import ConfigOpt
 
 if TYPE_CHECKING:
     from llmroute.config import Config
