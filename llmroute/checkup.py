@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from llmroute.config import Config, RouteEntry
+from llmroute.config import Config, ProviderConfig, RouteEntry
 from llmroute.failures import FailureKind
 from llmroute.keys import ApiKey, Redactor
 from llmroute.pools import Pool
+from llmroute.quirks import key_info_path
 from llmroute.signals import learned_windows
 from llmroute.status import READY, KeyStatus
 
@@ -142,6 +143,7 @@ async def _check(
         latency = time.perf_counter() - started
         listed = tuple(m.id for m in raw.parse().data)
         headroom = _headroom(raw.headers)
+        about = await _key_info(client, config.providers[provider], timeout)
         probes = await _probes(client, routed, timeout, redact) if probe else {}
     except Exception as exc:  # noqa: BLE001 - every failure becomes a row, never a traceback
         await client.close()
@@ -149,6 +151,8 @@ async def _check(
     await client.close()
     missing = tuple(m for m in routed if listed and m not in listed)
     detail = f"{len(listed)} models listed" if listed else "no model list"
+    if about:
+        detail += f"; {about}"
     if missing:
         detail += f"; not listed: {', '.join(missing)}"
     return KeyCheck(
@@ -203,6 +207,25 @@ async def _probes(
 
     results = await asyncio.gather(*(one(m) for m in models))
     return dict(zip(models, results, strict=True))
+
+
+async def _key_info(client: Any, provider: ProviderConfig, timeout: float) -> str:
+    """What a provider says about the key itself (OpenRouter: tier, credit used and limit)."""
+    path = key_info_path(provider)
+    if path is None:
+        return ""
+    try:
+        async with asyncio.timeout(timeout):
+            body = await client.get(path, cast_to=object)
+    except Exception:  # noqa: BLE001 - extra information only: its absence is not a failure
+        return ""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        return ""
+    tier = "free tier" if data.get("is_free_tier") else "paid"
+    limit = data.get("limit")
+    spent = f"credit used {data.get('usage', 0):g}" + (f" of {limit:g}" if limit else "")
+    return f"{tier}, {spent}"
 
 
 def _headroom(headers: Mapping[str, str]) -> tuple[str, ...]:

@@ -33,3 +33,12 @@ def adapt_params(provider: ProviderConfig, params: Mapping[str, Any]) -> dict[st
     """The request parameters this provider accepts."""
     dropped = dropped_params(provider)
     return {k: v for k, v in params.items() if k not in dropped}
+
+
+# Endpoints that describe the key itself (usage, credit limit, tier), by host: a health check
+# reads them because they tell more than a model listing does.
+KEY_INFO_PATHS: Mapping[str, str] = {"openrouter.ai": "/key"}
+
+
+def key_info_path(provider: ProviderConfig) -> str | None:
+    return KEY_INFO_PATHS.get(urlparse(provider.base_url).hostname or "")

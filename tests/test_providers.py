@@ -18,7 +18,7 @@ from llmroute.checkup import KeyCheck
 from llmroute.cli.app import app
 from llmroute.cli.providers_view import providers_table
 from tests.fakeprovider import FakeServer
-from tests.world import ALL_SECRETS, GROQ_KEYS, assert_no_secret, to_toml
+from tests.world import ALL_SECRETS, BACKUP_KEY, GROQ_KEYS, assert_no_secret, to_toml
 
 REJECTED_KEY = "gsk_not_known_to_the_provider_ZZZZ9"
 
@@ -36,6 +36,8 @@ def stuck_url() -> Iterator[str]:
 def setup(fake_server: FakeServer, stuck_url: str, isolated_env: Path) -> dict[str, str]:
     groq = fake_server.provider("groq", dialect="groq", models=["small", "large"])
     groq.key(GROQ_KEYS[0])
+    openrouter = fake_server.provider("openrouter", dialect="openrouter", models=["free"])
+    openrouter.key(BACKUP_KEY)
     config = {
         "settings": {"default_task": "fast", "state": f"sqlite://{isolated_env / 's.db'}"},
         "providers": {
@@ -43,16 +45,22 @@ def setup(fake_server: FakeServer, stuck_url: str, isolated_env: Path) -> dict[s
             "dead": {"base_url": fake_server.refused_base_url(), "keys": ["D1"]},
             "stuck": {"base_url": stuck_url, "keys": ["S1"]},
             "unset": {"base_url": "http://127.0.0.1:9/v1", "keys": ["UNSET_KEY"]},
+            "openrouter": {
+                "base_url": openrouter.base_url,
+                "keys": ["OR1"],
+                "limits": {"requests": "50/day"},
+            },
         },
         "tasks": {
             "fast": {"route": ["groq:small", "dead:m"]},
             "broken": {"route": ["dead:m", "stuck:m", "unset:m"]},
             "missing_model": {"route": ["groq:nope"]},
+            "free": {"route": ["openrouter:free"]},
         },
     }
     (isolated_env / "routes.toml").write_text(to_toml(config))
     return {"G1": GROQ_KEYS[0], "G2": REJECTED_KEY, "D1": "dead-key-one-EEEEEEEEEEEEEE5",
-            "S1": "stuck-key-GGGGGGGGGGGGGGGG7"}  # fmt: skip
+            "S1": "stuck-key-GGGGGGGGGGGGGGGG7", "OR1": BACKUP_KEY}  # fmt: skip
 
 
 def providers(env: dict[str, str], *args: str) -> Any:
@@ -105,6 +113,17 @@ def test_probe_spends_one_request_per_model(setup: dict[str, str], fake_server: 
     assert by_key(result)["groq#1"]["probes"] == {"small": "ok"}
     bodies = [e.body for e in fake_server.log if e.path.endswith("/chat/completions")]
     assert len(bodies) == 1 and bodies[0] is not None and bodies[0]["max_tokens"] == 1
+
+
+def test_openrouter_tells_about_the_key_and_budgets_are_shown(
+    setup: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The quirk is keyed by host (openrouter.ai); the fake is on 127.0.0.1.
+    monkeypatch.setattr("llmroute.quirks.KEY_INFO_PATHS", {"127.0.0.1": "/key"})
+    result = providers(setup, "-t", "free")
+    assert result.exit_code == 0
+    assert "free tier, credit used 0.25" in result.stdout
+    assert "50/50 requests per day left" in result.stdout
 
 
 def test_human_table() -> None:

@@ -40,5 +40,11 @@ def tasks_line(ready: Mapping[str, bool]) -> str:
 
 
 def _state(c: KeyCheck) -> str:
-    busy = [f"{m}: {s.state} ({s.reason})" for m, s in c.state.items() if s.state != READY]
-    return escape("\n".join([*busy, *c.headroom]) or "-")
+    """Cooldowns, the tightest configured budget left per model, what headers said."""
+    lines = []
+    for model, s in c.state.items():
+        if s.state != READY:
+            lines.append(f"{model}: {s.state} ({s.reason})")
+        elif s.budgets:
+            lines.append(f"{model}: {s.budgets[0]} left")
+    return escape("\n".join([*lines, *c.headroom]) or "-")

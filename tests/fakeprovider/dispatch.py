@@ -87,7 +87,10 @@ def dispatch(
     if provider is None or len(parts) < 3 or parts[1] != "v1":
         return logged(_no_route(incoming), "no_route")
     route = (incoming.method, "/".join(parts[2:]))
-    if route not in {("GET", "models"), ("POST", "chat/completions")}:
+    known = {("GET", "models"), ("POST", "chat/completions")}
+    if provider is not None and provider.dialect.name == "openrouter":
+        known.add(("GET", "key"))  # OpenRouter tells about the key itself: usage, limit, tier
+    if route not in known:
         return logged(_no_route(incoming), "no_route")
 
     plan, outcome = _answer(provider, route[1], key, model, body, body_ok)
@@ -110,6 +113,12 @@ def _answer(
     if fake_key is None:
         reply = Reply.unauthorized()
         return render(reply, info, Limits()), reply.outcome
+
+    if route == "key":
+        info = {"data": {"label": f"{(key or '')[:8]}...", "usage": 0.25, "limit": None,
+                         "limit_remaining": None, "is_free_tier": True,
+                         "rate_limit": {"requests": 20, "interval": "10s"}}}  # fmt: skip
+        return plain(200, info, {}), "key"
 
     if route == "models":
         models = provider.models or ()
