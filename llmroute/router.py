@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +31,7 @@ from llmroute.turns import Turns
 from llmroute.upstream import OpenAIUpstream, Reply, SendStamp, Upstream
 
 if TYPE_CHECKING:
+    from llmroute.mapping import Outcome, Request
     from llmroute.streaming import AnswerStream
 
 log = logging.getLogger("llmroute")
@@ -161,6 +162,16 @@ class Router:
             self, task, messages, deadline=deadline, timeout=timeout, ttft_timeout=ttft_timeout,
             params=params,
         )  # fmt: skip
+
+    def map(
+        self, requests: Iterable[Request], *, concurrency: int = 8, task: str | None = None
+    ) -> AsyncIterator[Outcome]:
+        """Many requests at once (at most `concurrency` in flight), as an async iterator of
+        outcomes in completion order. Each request has `.messages`, `.task` (None: `task`)
+        and `.params`; an outcome carries it back with its `result` or its `error`."""
+        from llmroute.mapping import map_requests
+
+        return map_requests(self, requests, concurrency=concurrency, task=task)
 
     def _usable_route(self, task: str | None) -> tuple[RouteEntry, ...]:
         entries = self.route(task)

@@ -1,0 +1,1 @@
+"""Many prompts through the whole pool: input lines as jobs, results as JSON lines."""

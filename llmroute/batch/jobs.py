@@ -1,0 +1,82 @@
+"""Input lines → jobs. A bad line is a result of its own (with its line number), not a crash."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUEST_FIELDS = ("max_tokens", "temperature")
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    line: int
+    messages: tuple[Mapping[str, Any], ...]
+    task: str | None = None  # a task name or "provider:model"; None: the batch's own
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    id: str | None
+    message: str
+
+
+def read_jobs(lines: Iterable[str], *, text: bool = False) -> Iterator[Job | BadLine]:
+    """JSONL objects (`id` and `prompt` [+ `system`] or `messages`; optional `task`, `model`,
+    `max_tokens`, `temperature`), or with `text`, one prompt per line (id = line number)."""
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\n")
+        if not line.strip():
+            continue
+        if text:
+            yield Job(str(number), number, ({"role": "user", "content": line},))
+        else:
+            yield parse_line(line, number)
+
+
+def parse_line(line: str, number: int) -> Job | BadLine:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return BadLine(number, None, f"line {number} is not JSON ({exc.msg}, column {exc.colno})")
+    if not isinstance(data, dict):
+        return BadLine(number, None, f"line {number} is not a JSON object")
+    job_id = data.get("id")
+    if not isinstance(job_id, str | int) or isinstance(job_id, bool) or job_id == "":
+        return BadLine(number, None, f'line {number} has no "id" (a string or a number)')
+    messages = _messages(data)
+    if isinstance(messages, str):
+        return BadLine(number, str(job_id), f"line {number}: {messages}")
+    task = data.get("model") or data.get("task")
+    if task is not None and not isinstance(task, str):
+        return BadLine(number, str(job_id), f'line {number}: "task"/"model" must be a string')
+    params = {k: data[k] for k in REQUEST_FIELDS if data.get(k) is not None}
+    return Job(str(job_id), number, messages, task, params)
+
+
+def _messages(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...] | str:
+    """The chat messages of a line, or why there are none."""
+    if "messages" in data:
+        messages = data["messages"]
+        valid = (
+            isinstance(messages, list)
+            and messages
+            and all(
+                isinstance(m, dict) and isinstance(m.get("role"), str) and "content" in m
+                for m in messages
+            )
+        )
+        return tuple(messages) if valid else '"messages" must be a list of {role, content}'
+    prompt = data.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        return 'no "prompt" (a non-empty string) or "messages"'
+    system = data.get("system")
+    if system is not None and not isinstance(system, str):
+        return '"system" must be a string'
+    head = ({"role": "system", "content": system},) if system else ()
+    return (*head, {"role": "user", "content": prompt})
