@@ -12,7 +12,7 @@ REQUEST_FIELDS = ("max_tokens", "temperature")
 
 @dataclass(frozen=True)
 class Job:
-    id: str
+    id: str | int  # as given in the input, and written back the same way
     line: int
     messages: tuple[Mapping[str, Any], ...]
     task: str | None = None  # a task name or "provider:model"; None: the batch's own
@@ -22,8 +22,13 @@ class Job:
 @dataclass(frozen=True)
 class BadLine:
     line: int
-    id: str | None
+    id: str | int | None
     message: str
+
+
+def key_of(job_id: object) -> str:
+    """Ids compare as text: `7` in one run and `"7"` in a resumed file are the same job."""
+    return str(job_id)
 
 
 def read_jobs(lines: Iterable[str], *, text: bool = False) -> Iterator[Job | BadLine]:
@@ -34,7 +39,7 @@ def read_jobs(lines: Iterable[str], *, text: bool = False) -> Iterator[Job | Bad
         if not line.strip():
             continue
         if text:
-            yield Job(str(number), number, ({"role": "user", "content": line},))
+            yield Job(number, number, ({"role": "user", "content": line},))
         else:
             yield parse_line(line, number)
 
@@ -56,7 +61,7 @@ def parse_line(line: str, number: int) -> Job | BadLine:
     if task is not None and not isinstance(task, str):
         return BadLine(number, str(job_id), f'line {number}: "task"/"model" must be a string')
     params = {k: data[k] for k in REQUEST_FIELDS if data.get(k) is not None}
-    return Job(str(job_id), number, messages, task, params)
+    return Job(job_id, number, messages, task, params)
 
 
 def _messages(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...] | str:

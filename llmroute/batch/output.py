@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from llmroute.batch.jobs import key_of
+
 
 @dataclass
 class Done:
@@ -18,8 +20,9 @@ class Done:
     failed: set[str] = field(default_factory=set)
     bad_lines: set[int] = field(default_factory=set)  # input lines already reported as bad
 
-    def skip(self, job_id: str, retry_failed: bool) -> bool:
-        return job_id in self.answered or (job_id in self.failed and not retry_failed)
+    def skip(self, job_id: str | int, retry_failed: bool) -> bool:
+        key = key_of(job_id)
+        return key in self.answered or (key in self.failed and not retry_failed)
 
 
 def read_done(path: Path) -> Done:
@@ -39,7 +42,7 @@ def read_done(path: Path) -> Done:
                 continue
             if record.get("id") is None:
                 continue
-            job_id = str(record["id"])
+            job_id = key_of(record["id"])
             if record.get("error") is None:
                 done.answered.add(job_id)
                 done.failed.discard(job_id)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmroute.batch.jobs import BadLine, Job
+from llmroute.batch.jobs import BadLine, Job, key_of
 from llmroute.batch.output import ResultWriter
 from llmroute.batch.records import answer_record, bad_line_record, error_kind, error_record
 from llmroute.router import Router
@@ -63,7 +63,7 @@ async def run_batch(
             sequencer.put(where, bad_line_record(item))
             tally.failed["bad_input"] += 1
         else:
-            positions[item.id] = where  # ids are unique: duplicates are bad lines
+            positions[key_of(item.id)] = where  # ids are unique: duplicates are bad lines
     jobs = [_with_options(job, request_options) for job in items if isinstance(job, Job)]
     async for outcome in router.map(jobs, concurrency=concurrency, task=task):
         job = outcome.request
@@ -71,11 +71,11 @@ async def run_batch(
             who = outcome.result.candidate.key.alias
             tally.answered[who] += 1
             tally.tokens[who] += outcome.result.usage.total_tokens if outcome.result.usage else 0
-            sequencer.put(positions[job.id], answer_record(job, outcome.result))
+            sequencer.put(positions[key_of(job.id)], answer_record(job, outcome.result))
             on_progress(tally, who)
         elif outcome.error is not None:
             tally.failed[error_kind(outcome.error)] += 1
-            sequencer.put(positions[job.id], error_record(job, outcome.error))
+            sequencer.put(positions[key_of(job.id)], error_record(job, outcome.error))
             on_progress(tally, None)
     return tally
 

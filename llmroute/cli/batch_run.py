@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from llmroute.batch.jobs import BadLine, Job, read_jobs
+from llmroute.batch.jobs import BadLine, Job, key_of, read_jobs
 from llmroute.batch.output import Done, ResultWriter, read_done
 from llmroute.batch.runner import Sequencer, Tally, run_batch
 from llmroute.cli.boundary import guarded
@@ -86,12 +86,13 @@ def unique_ids(items: list[Job | BadLine]) -> list[Job | BadLine]:
     seen: dict[str, int] = {}
     out: list[Job | BadLine] = []
     for item in items:
-        if isinstance(item, Job) and item.id in seen:
-            message = f"line {item.line} repeats the id {item.id!r} of line {seen[item.id]}"
+        key = key_of(item.id) if isinstance(item, Job) else ""
+        if isinstance(item, Job) and key in seen:
+            message = f"line {item.line} repeats the id {item.id!r} of line {seen[key]}"
             out.append(BadLine(item.line, item.id, message))
             continue
         if isinstance(item, Job):
-            seen[item.id] = item.line
+            seen[key] = item.line
         out.append(item)
     return out
 
