@@ -174,3 +174,32 @@ def test_read_jobs_text_and_json() -> None:
     assert (job.task, job.params) == ("x:y", {"max_tokens": 5})
     (bad,) = read_jobs(['{"id": 1, "messages": "nope"}'])
     assert isinstance(bad, BadLine) and bad.line == 1
+
+
+def test_progress_and_summary_render() -> None:
+    import io
+    from collections import Counter
+
+    from rich.console import Console
+
+    from llmroute.batch.runner import Tally
+    from llmroute.cli.batch_view import BatchProgress, summary_line, summary_table
+    from llmroute.cli.report import Report
+
+    tally = Tally(Counter({"groq#1": 3, "backup#1": 1}), Counter({"groq#1": 30, "backup#1": 9}),
+                  Counter({"failed": 1}), skipped=2)  # fmt: skip
+    assert summary_line(tally) == "4 answered, 1 failed (1 failed), 2 already done"
+    out = io.StringIO()
+    Console(file=out, width=60, color_system=None).print(summary_table(tally))
+    rows = [line.split() for line in out.getvalue().splitlines() if line.strip()]
+    assert rows[0] == ["key", "answered", "tokens", "share"]
+    assert rows[2] == ["groq#1", "3", "30", "75%"]
+    terminal = io.StringIO()
+    console = Console(file=terminal, width=120, force_terminal=True, color_system=None)
+    with BatchProgress(Report(console), total=5) as progress:
+        progress.update(tally, "groq#1")
+    assert "serving: groq#1" in terminal.getvalue() and "5/5 1 failed" in terminal.getvalue()
+    piped = io.StringIO()
+    with BatchProgress(Report(Console(file=piped)), total=5) as progress:
+        progress.update(tally, "groq#1")
+    assert piped.getvalue() == ""  # no bar when stderr is not a terminal
