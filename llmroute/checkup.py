@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,7 +89,8 @@ async def check_providers(
             rows.append(KeyCheck(name, None, DISABLED, f"{hint}enabled = true in the config"))
             continue
         for key in pool.keys:
-            jobs.append(_check_key(config, name, routed, key, states, timeout, probe, redact))
+            check = _check(config, name, routed, key, states, timeout, probe, redact)
+            jobs.append(_masked(key, check))
     return [*await asyncio.gather(*jobs), *rows]
 
 
@@ -102,18 +103,8 @@ def _entry_served(entry: RouteEntry, checks: Sequence[KeyCheck]) -> bool:
     return any(c.provider == entry.provider and c.serves(entry.model) for c in checks)
 
 
-async def _check_key(
-    config: Config,
-    provider: str,
-    routed: Sequence[str],
-    key: ApiKey,
-    states: Sequence[KeyStatus],
-    timeout: float,
-    probe: bool,
-    redact: Redactor,
-) -> KeyCheck:
-    check = await _check(config, provider, routed, key, states, timeout, probe, redact)
-    return replace(check, masked=key.masked)
+async def _masked(key: ApiKey, check: Awaitable[KeyCheck]) -> KeyCheck:
+    return replace(await check, masked=key.masked)
 
 
 async def _check(
