@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import time
@@ -43,6 +42,8 @@ def providers(
 def _run(
     config_path: Path | None, task: str | None, probe: bool, timeout: float, json_output: bool
 ) -> int:
+    import asyncio
+
     from llmroute.checkup import check_providers, task_ready
     from llmroute.environment import load_environment, locate_config
     from llmroute.pools import build_pools
