@@ -50,7 +50,8 @@ class Attempt:
     outcome: str
     reason: str = ""
     status: int | None = None
-    latency_s: float = 0.0
+    latency_s: float = 0.0  # from when this attempt was sent
+    ttft_s: float | None = None  # streaming: from when it was sent to its first token
 
     @property
     def called(self) -> bool:
@@ -65,6 +66,7 @@ class Attempt:
             "status": self.status,
             "error": self.reason or None,
             "latency_s": round(self.latency_s, 4),
+            "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 4),
         }
 
 
@@ -79,6 +81,12 @@ class Result:
     attempts: tuple[Attempt, ...] = field(default_factory=tuple)
     finish_reason: str | None = None
     ttft_s: float | None = None  # streaming: from the request to its first content token
+    waited_s: float = 0.0  # spent waiting for a cooldown or budget to free up
+
+    @property
+    def answer(self) -> Attempt:
+        """The attempt that answered: its timing leaves out waits and fallbacks before it."""
+        return self.attempts[-1]
 
     @property
     def fallbacks(self) -> tuple[Attempt, ...]:
@@ -93,6 +101,7 @@ class Result:
             "model": self.candidate.model,
             "latency_s": round(self.latency_s, 4),
             "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 4),
+            "waited_s": round(self.waited_s, 4),
             "usage": self.usage.to_dict() if self.usage else None,
             "finish_reason": self.finish_reason,
             "attempts": [a.to_dict() for a in self.attempts],

@@ -29,12 +29,17 @@ class RequestFailedError(LLMRouteError):
     """Every candidate failed or is cooling down past the deadline (exit 1)."""
 
     def __init__(
-        self, message: str, attempts: Sequence[Attempt], retry_at: float | None = None
+        self,
+        message: str,
+        attempts: Sequence[Attempt],
+        retry_at: float | None = None,
+        waited_s: float = 0.0,
     ) -> None:
         super().__init__(message)
         self.attempts = tuple(attempts)
         # Epoch seconds at which a retry could first succeed, when known.
         self.retry_at = retry_at
+        self.waited_s = waited_s  # spent waiting for cooldowns or budget before giving up
 
 
 class RequestRejectedError(LLMRouteError):

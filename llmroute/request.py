@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from llmroute.attempt import OK, SKIPPED, Attempt, Candidate, Usage
+from llmroute.attempt import OK, SKIPPED, Attempt, Candidate
 from llmroute.cooldowns import Cooldown
 from llmroute.errors import RequestFailedError, RequestRejectedError
 from llmroute.failures import Failure, FailureKind
@@ -21,6 +21,7 @@ class RequestRun:
         self.deadline = deadline
         self.attempts: list[Attempt] = []
         self.called_this_pass = False
+        self.waited_s = 0.0  # slept waiting for the earliest candidate
         self._too_large: set[Candidate] = set()
         self._context_floor: int | None = None  # after context_too_long: need a larger window
         self._skipped: set[Candidate] = set()  # candidates already on record
@@ -76,9 +77,10 @@ class RequestRun:
             )
         return attempt
 
-    def answered(self, candidate: Candidate, usage: Usage | None, latency_s: float) -> Attempt:
-        del usage  # the Result carries it; an attempt records only the outcome
-        attempt = Attempt(candidate, OK, "", 200, latency_s)
+    def answered(
+        self, candidate: Candidate, latency_s: float, ttft_s: float | None = None
+    ) -> Attempt:
+        attempt = Attempt(candidate, OK, "", 200, latency_s, ttft_s)
         self.attempts.append(attempt)
         return attempt
 
@@ -112,7 +114,7 @@ class RequestRun:
             if retry_at is not None
             else ""
         )
-        raise RequestFailedError(f"{why}{hint}", self.attempts, retry_at)
+        raise RequestFailedError(f"{why}{hint}", self.attempts, retry_at, self.waited_s)
 
     def _skip(self, candidate: Candidate, reason: str, observe: Observe) -> None:
         if candidate in self._skipped:

@@ -139,7 +139,7 @@ class Router:
                 elapsed = time.perf_counter() - started
                 return Result(
                     reply.content, candidate, elapsed, reply.usage, tuple(run.attempts),
-                    reply.finish_reason,
+                    reply.finish_reason, waited_s=run.waited_s,
                 )  # fmt: skip
 
     def stream(
@@ -247,7 +247,7 @@ class Router:
         tokens = reply.usage.total_tokens if reply.usage else None
         self.pacer.finish(candidate, reservation, stamp.at or called_at, reply.headers, tokens)
         self.health.answered(candidate)
-        self._observe(run.answered(candidate, reply.usage, time.perf_counter() - started))
+        self._observe(run.answered(candidate, time.perf_counter() - started))
         return reply
 
     def _classify(self, exc: Exception) -> Failure:
@@ -267,6 +267,7 @@ class Router:
             until, candidate, reason = soonest
             self._observe(Waiting(max(0.0, until - now), candidate, reason))
             await self.clock.sleep(max(0.0, until - now))
+            run.waited_s += max(0.0, until - now)
             return
         run.fail(now, soonest[0] if soonest else None)
 

@@ -40,10 +40,13 @@ class _Opened:
         first: str,
         end: StreamEnd | None,
         sent_at: float,
+        started: float,
     ) -> None:
         self.candidate, self.reservation, self.stream = candidate, reservation, stream
         self.events, self.first, self.sent_at = events, first, sent_at
         self.end = end  # set when the answer ended before any text: an empty answer
+        self.started = started  # perf_counter when the attempt was sent
+        self.ttft_s = time.perf_counter() - started
 
 
 class AnswerStream:
@@ -119,7 +122,7 @@ class AnswerStream:
         end = self._end
         self._result = Result(
             "".join(parts), opened.candidate, time.perf_counter() - started, end.usage,
-            tuple(run.attempts), end.finish_reason, ttft,
+            tuple(run.attempts), end.finish_reason, ttft, run.waited_s,
         )  # fmt: skip
 
     async def _first_token(self, run: RequestRun, passes: Passes, cost: Any) -> _Opened:
@@ -153,7 +156,9 @@ class AnswerStream:
                 opened_events = events = stream.events()
                 first, end = await _first_text(opened_events)
             sent_at = stamp.at or called_at
-            return _Opened(candidate, reservation, stream, opened_events, first, end, sent_at)
+            return _Opened(
+                candidate, reservation, stream, opened_events, first, end, sent_at, started
+            )
         except asyncio.CancelledError:
             router.pacer.finish(candidate, reservation, stamp.at or called_at, {})
             await _close(stream, events)
@@ -182,7 +187,6 @@ class AnswerStream:
         router, c = self._router, opened.candidate
         provider = router.config.providers[c.provider]
         stall = self._timeout or provider.timeout or router.config.settings.timeout
-        started = time.perf_counter()
         end: StreamEnd | None = opened.end
         try:
             while end is None:
@@ -196,13 +200,14 @@ class AnswerStream:
             await self._abandon(opened)
             raise
         except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
-            await self._broken(run, opened, parts, exc, stall, started)
+            await self._broken(run, opened, parts, exc, stall)
         assert end is not None  # the loop only leaves with an end, or by raising
         self._end = end
         tokens = end.usage.total_tokens if end.usage else None
         router.pacer.finish(c, opened.reservation, opened.sent_at, opened.stream.headers, tokens)
         router.health.answered(c)
-        router._observe(run.answered(c, end.usage, time.perf_counter() - started))
+        latency = time.perf_counter() - opened.started
+        router._observe(run.answered(c, latency, opened.ttft_s))
         await _close(opened.stream, opened.events)
 
     async def _abandon(self, opened: _Opened) -> None:
@@ -217,7 +222,6 @@ class AnswerStream:
         parts: list[str],
         exc: Exception,
         stall: float,
-        started: float,
     ) -> None:
         router, c = self._router, opened.candidate
         if isinstance(exc, TimeoutError):
@@ -227,7 +231,8 @@ class AnswerStream:
         router.health.failed(c, failure)
         router.pacer.finish(c, opened.reservation, opened.sent_at, opened.stream.headers)
         why = f"broke off after {len(parts)} chunk(s): {failure.message}"
-        attempt = Attempt(c, failure.kind, why, failure.status, time.perf_counter() - started)
+        latency = time.perf_counter() - opened.started
+        attempt = Attempt(c, failure.kind, why, failure.status, latency, opened.ttft_s)
         run.attempts.append(attempt)
         router._observe(attempt)
         await _close(opened.stream, opened.events)

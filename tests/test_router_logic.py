@@ -85,6 +85,7 @@ async def test_waits_for_the_earliest_reset_before_the_deadline(upstream, clock)
     result = await router(upstream, clock, observer=events.append).complete("main", "hi")
     assert result.candidate.key.alias == "big#1"
     assert clock.slept == [5.0]
+    assert result.waited_s == 5.0
     waits = [e for e in events if isinstance(e, Waiting)]
     assert len(waits) == 1 and waits[0].candidate.key.alias == "big#1"
 

@@ -43,6 +43,8 @@ async def test_chunks_arrive_in_order_with_usage_and_ttft(world: World, router: 
     assert result.content == "Hello world"  # type: ignore[attr-defined]
     assert result.usage is not None and result.usage.completion_tokens > 0  # type: ignore[attr-defined]
     assert 0 < result.ttft_s <= result.latency_s  # type: ignore[attr-defined]
+    answer = result.answer  # type: ignore[attr-defined]
+    assert 0 < answer.ttft_s <= answer.latency_s <= result.latency_s
     body = world.server.log[0].body
     assert body is not None and body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
