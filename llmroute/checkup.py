@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llmroute.classify import UPSTREAM_FAILURES
 from llmroute.config import Config, ProviderConfig, RouteEntry
 from llmroute.failures import FailureKind
 from llmroute.keys import ApiKey, Redactor
@@ -136,7 +137,7 @@ async def _check(
         headroom = _headroom(raw.headers)
         about = await _key_info(client, config.providers[provider], timeout)
         probes = await _probes(client, routed, timeout, redact) if probe else {}
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a row, never a traceback
+    except UPSTREAM_FAILURES as exc:  # every failure of the provider becomes a row
         await client.close()
         return _failed_check(provider, key, exc, time.perf_counter() - started, state, redact)
     await client.close()
@@ -190,7 +191,7 @@ async def _probes(
                     timeout=timeout,
                 )  # fmt: skip
             return OK
-        except Exception as exc:  # noqa: BLE001 - a failed probe is a result
+        except UPSTREAM_FAILURES as exc:  # a failed probe is a result
             if isinstance(exc, TimeoutError):
                 return TIMEOUT
             failure = classify(exc, now=time.time(), redact=redact)
@@ -208,7 +209,7 @@ async def _key_info(client: Any, provider: ProviderConfig, timeout: float) -> st
     try:
         async with asyncio.timeout(timeout):
             body = await client.get(path, cast_to=object)
-    except Exception:  # noqa: BLE001 - extra information only: its absence is not a failure
+    except UPSTREAM_FAILURES:  # extra information only: its absence is not a failure
         return ""
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, dict):

@@ -21,15 +21,20 @@ DAILY_CAP_HORIZON_S = 3600.0
 QUOTA_CODES = {"insufficient_quota"}
 CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error"}
 AUTH_REASONS = {"API_KEY_INVALID"}
-UNAVAILABLE_STATUSES = {498, 529}
 _MESSAGE_LIMIT = 300
 
 # The SDK's exception families that an upstream chat call raises; each is mapped below.
-UPSTREAM_TYPES: tuple[type[BaseException], ...] = (
+UPSTREAM_TYPES: tuple[type[Exception], ...] = (
     openai.APIStatusError,
     openai.APIConnectionError,  # APITimeoutError is one
     openai.APIResponseValidationError,
 )
+# Everything an upstream call may raise that classify() maps: the SDK's families, our own
+# protocol errors (a 200 that is not an answer, a broken stream), and a timeout of ours.
+UPSTREAM_FAILURES: tuple[type[Exception], ...] = (
+    *UPSTREAM_TYPES, UpstreamProtocolError, TimeoutError,
+)  # fmt: skip
+
 # The SDK's exceptions that never come from a chat call's HTTP exchange (parsing helpers,
 # webhooks, websockets, auth providers); by name, as SDK versions differ in which they have.
 NOT_UPSTREAM: tuple[type[BaseException], ...] = tuple(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmroute.attempt import SKIPPED, Attempt, Candidate, Result
 from llmroute.budget import Cost
+from llmroute.classify import UPSTREAM_FAILURES, classify
 from llmroute.clock import Clock, SystemClock
 from llmroute.config import Config, RouteEntry, parse_entry
 from llmroute.cooldowns import CooldownPolicy
@@ -234,7 +235,7 @@ class Router:
         except asyncio.CancelledError:  # Ctrl-C: nothing is in flight any more
             self.pacer.finish(candidate, reservation, stamp.at or called_at, {})
             raise
-        except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
+        except UPSTREAM_FAILURES as exc:
             failure = self._classify(exc)
             if failure.kind is FailureKind.TIMEOUT and remaining <= per_attempt:
                 # Cut short by the request's deadline: not the candidate's fault.
@@ -251,8 +252,6 @@ class Router:
         return reply
 
     def _classify(self, exc: Exception) -> Failure:
-        from llmroute.classify import classify
-
         failure = classify(exc, now=self.clock.now(), redact=self.redact)
         if failure is None:
             raise exc

@@ -15,6 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmroute.attempt import Attempt, Candidate, Result
+from llmroute.classify import UPSTREAM_FAILURES
 from llmroute.errors import StreamBrokenError, UsageError
 from llmroute.failures import Failure, FailureKind, UpstreamProtocolError
 from llmroute.pacing import estimate_cost
@@ -163,7 +164,7 @@ class AnswerStream:
             router.pacer.finish(candidate, reservation, stamp.at or called_at, {})
             await _close(stream, events)
             raise
-        except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
+        except UPSTREAM_FAILURES as exc:
             failure, cut_by_deadline = self._open_failure(exc, limit)
             if not cut_by_deadline:
                 router.health.failed(candidate, failure)
@@ -199,7 +200,7 @@ class AnswerStream:
         except (asyncio.CancelledError, GeneratorExit):  # Ctrl-C, or the reader stopped
             await self._abandon(opened)
             raise
-        except Exception as exc:  # noqa: BLE001 - classify() decides; unknown ones re-raise
+        except UPSTREAM_FAILURES as exc:
             await self._broken(run, opened, parts, exc, stall)
         assert end is not None  # the loop only leaves with an end, or by raising
         self._end = end

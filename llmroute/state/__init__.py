@@ -52,12 +52,24 @@ def _sqlite_path(url: str, default_dir: Path | None) -> Path:
 
 def _redis(url: str) -> StateStore:
     try:
-        from llmroute.state.redis import RedisStore
+        import redis
 
-        return RedisStore(url)
+        from llmroute.state.redis import RedisStore
     except ModuleNotFoundError:
         raise ConfigError(
             "the redis state store needs the redis package: pip install 'llmroute[redis]'"
         ) from None
-    except Exception as exc:  # noqa: BLE001 - any connection failure becomes one sentence
-        raise ConfigError(f"cannot reach the state store at {url}: {exc}") from None
+    try:
+        return RedisStore(url)
+    except (redis.RedisError, OSError, ValueError) as exc:  # unreachable, refused, bad URL
+        raise ConfigError(f"cannot reach the state store at {_safe(url)}: {exc}") from None
+
+
+def _safe(url: str) -> str:
+    """The URL without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":…@")
