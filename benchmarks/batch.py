@@ -51,17 +51,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from benchmarks.pool import Setup, ideal_schedule, theory_notes
+from benchmarks.pool import TASK, Setup, ideal_schedule, pool_data, theory_notes
 from llmroute.batch.jobs import Job
 from llmroute.config import parse_config
 from llmroute.router import Router
-from tests.fakeprovider import FakeServer, LoggedRequest, Reply
+from tests.fakeprovider import FakeServer, LoggedRequest
 from tests.world import to_toml
 
-MODEL = "m"
-TASK = "pool"
 WALL_TOLERANCE = 0.10  # wall within 10 % of the theoretical minimum
 MAX_429_SHARE = 0.01  # 429s under 1 % of upstream calls
 
@@ -110,32 +108,6 @@ class Row:
 # -- the pool ---------------------------------------------------------------------------------
 
 
-def pool_config(
-    setup: Setup, server: FakeServer, state: str
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Fake providers with the limits, and the routes.toml data declaring the same limits."""
-    providers: dict[str, Any] = {}
-    env: dict[str, str] = {}
-    for index, (name, n, w) in enumerate(setup.key_limits()):
-        provider = server.provider(name, dialect="groq" if name == "groq" else "openai")
-        secret = f"sk-bench-{name}-{index:02d}-0000000000000000"
-        key = provider.key(secret)
-        key.limit(requests=n, per=w)
-        key.default = Reply.ok("pong", latency=setup.latency)
-        var = f"BENCH_{name.upper()}_{index}"
-        env[var] = secret
-        table = providers.setdefault(name, {"base_url": provider.base_url, "keys": []})
-        table["keys"].append(var)
-        table["limits"] = {"requests": f"{n}/{w:g}s"}
-    config = {
-        "settings": {"default_task": TASK, "deadline": 60, "timeout": 10, "pacing": True,
-                     "state": state},
-        "providers": providers,
-        "tasks": {TASK: {"route": [f"{name}:{MODEL}" for name in providers]}},
-    }  # fmt: skip
-    return config, env
-
-
 def prompts(n: int) -> list[tuple[str, str]]:
     return [(f"p{i:04d}", f"prompt {i}: say pong") for i in range(n)]
 
@@ -159,7 +131,7 @@ def state_url(tmp: Path, store: Store) -> str:
 
 
 def run_batch(setup: Setup, store: Store, tmp: Path, server: FakeServer, row: Row) -> None:
-    config, keys = pool_config(setup, server, state_url(tmp, store))
+    config, keys = pool_data(setup, server, pacing=True, state=state_url(tmp, store))
     routes = tmp / "routes.toml"
     routes.write_text(to_toml(config))
     source, out = tmp / "in.jsonl", tmp / "out.jsonl"
@@ -191,7 +163,7 @@ def run_batch(setup: Setup, store: Store, tmp: Path, server: FakeServer, row: Ro
 
 
 def run_map(setup: Setup, tmp: Path, server: FakeServer, row: Row) -> None:
-    config, env = pool_config(setup, server, state_url(tmp, "sqlite"))
+    config, env = pool_data(setup, server, pacing=True, state=state_url(tmp, "sqlite"))
     jobs = [
         Job(i, n, ({"role": "user", "content": p},))
         for n, (i, p) in enumerate(prompts(setup.requests), start=1)
@@ -225,7 +197,7 @@ done <"$PROMPTS" >"$STATUS"
 def run_loop(setup: Setup, n: int, tmp: Path, server: FakeServer, row: Row) -> None:
     """`llmroute ask` once per prompt, one process after the other, from a bash loop (stdin
     from /dev/null: `ask` reads piped stdin, which would swallow the rest of the prompts)."""
-    config, keys = pool_config(setup, server, state_url(tmp, "sqlite"))
+    config, keys = pool_data(setup, server, pacing=True, state=state_url(tmp, "sqlite"))
     routes = tmp / "routes.toml"
     routes.write_text(to_toml(config))
     (tmp / "prompts.txt").write_text("".join(p + "\n" for _, p in prompts(n)))

@@ -47,6 +47,7 @@ from llmroute.state.sqlite import SQLiteStore
 from tests.fakeprovider import FakeServer, LoggedRequest, Reply
 
 MODEL = "m"
+TASK = "pool"
 PROMPT = "ping"
 WALL_TOLERANCE = 0.10  # wall time within 10 % of the theoretical line
 MAX_429_SHARE = 0.02  # 429s under 2 % of upstream calls
@@ -194,6 +195,15 @@ def theory_notes(setup: Setup, rows: dict[Loop, Row]) -> Iterator[str]:
 
 def router_config(setup: Setup, server: FakeServer, pacing: bool) -> tuple[Config, dict[str, str]]:
     """Fake providers with the real limits, and the router config (limits only when pacing)."""
+    data, env = pool_data(setup, server, pacing=pacing)
+    return parse_config(data), env
+
+
+def pool_data(
+    setup: Setup, server: FakeServer, *, pacing: bool, state: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Fake providers with the real limits, and the routes.toml data for them (declaring the
+    same limits when pacing), with the key variables it names."""
     providers: dict[str, Any] = {}
     env: dict[str, str] = {}
     for index, (name, n, w) in enumerate(setup.key_limits()):
@@ -208,13 +218,13 @@ def router_config(setup: Setup, server: FakeServer, pacing: bool) -> tuple[Confi
         table["keys"].append(var)
         if pacing:
             table["limits"] = {"requests": f"{n}/{w:g}s"}
+    settings: dict[str, Any] = {"default_task": TASK, "deadline": 60, "timeout": 10,
+                                "pacing": pacing}  # fmt: skip
+    if state is not None:
+        settings["state"] = state
     route = [f"{name}:{MODEL}" for name in providers]
-    config = parse_config({
-        "settings": {"default_task": "pool", "deadline": 60, "timeout": 10, "pacing": pacing},
-        "providers": providers,
-        "tasks": {"pool": {"route": route}},
-    })  # fmt: skip
-    return config, env
+    data = {"settings": settings, "providers": providers, "tasks": {TASK: {"route": route}}}
+    return data, env
 
 
 async def drive(router: Router, setup: Setup, loop: Loop, row: Row) -> None:
@@ -232,7 +242,7 @@ async def drive(router: Router, setup: Setup, loop: Loop, row: Row) -> None:
 
     async def call(since: float) -> None:
         try:
-            await router.complete("pool", PROMPT, deadline=60.0)
+            await router.complete(TASK, PROMPT, deadline=60.0)
         except LLMRouteError as exc:
             row.errors[f"{type(exc).__name__}: {exc}"] += 1
             return
