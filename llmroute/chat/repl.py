@@ -36,7 +36,6 @@ from llmroute.chat.lines import MORE, PROMPT, Lines, PipedLines, TerminalLines
 from llmroute.chat.note import note_line
 from llmroute.chat.session import Session
 from llmroute.cli.boundary import EXIT_OK, EXIT_USAGE, exit_code, guarded
-from llmroute.cli.prompt import parse_options
 from llmroute.cli.report import Report
 from llmroute.errors import (
     ConfigError,
@@ -56,7 +55,6 @@ class ChatOptions:
     model: str | None = None
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    options: list[tuple[str, str]] = field(default_factory=list)
     quiet: bool = False
     config: Path | None = None
     timeout: float | None = None
@@ -75,7 +73,7 @@ def _chat(options: ChatOptions, report: Report) -> int:
     from llmroute.router import Router
 
     session = Session(task=options.task, model=options.model, system=options.system)
-    params = {**parse_options(options.options), **options.params}
+    params = dict(options.params)
     with asyncio.Runner() as runner:
         router = Router.from_path(options.config, observer=report.event)
         try:

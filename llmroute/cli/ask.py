@@ -49,17 +49,14 @@ def ask(
     Until the first token arrives, a failing provider is replaced by the next one unseen. If
     the answer breaks after that, the text so far stays, the break is reported, exit code 1.
     """
+    from llmroute.cli.prompt import request_params
     from llmroute.cli.run import AskRequest, run_ask
 
     request = AskRequest(
         prompt=prompt,
         task=model or task,
         system=system,
-        params={
-            **({"temperature": temperature} if temperature is not None else {}),
-            **({"max_tokens": max_tokens} if max_tokens is not None else {}),
-        },
-        options=[tuple(pair) for pair in option or []],  # type: ignore[misc]
+        params=request_params(temperature, max_tokens, option),
         json_output=json_output,
         stream=not (no_stream or json_output),
         quiet=quiet,

@@ -51,16 +51,13 @@ def chat(
     The first turn that fails ends the session with the exit code `ask` would give.
     """
     from llmroute.chat.repl import ChatOptions, run_chat
+    from llmroute.cli.prompt import request_params
 
     options = ChatOptions(
         task=task,
         model=model,
         system=system,
-        params={
-            **({"temperature": temperature} if temperature is not None else {}),
-            **({"max_tokens": max_tokens} if max_tokens is not None else {}),
-        },
-        options=[tuple(pair) for pair in option or []],  # type: ignore[misc]
+        params=request_params(temperature, max_tokens, option),
         quiet=quiet,
         config=config,
         timeout=timeout,

@@ -34,3 +34,15 @@ def parse_options(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[key] = value
     return options
+
+
+def request_params(
+    temperature: float | None, max_tokens: int | None, pairs: Iterable[Iterable[str]] | None
+) -> dict[str, Any]:
+    """The request parameters of the command line: `-o` pairs, then the named options."""
+    params = parse_options((key, value) for key, value in pairs or ())
+    if temperature is not None:
+        params["temperature"] = temperature
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    return params

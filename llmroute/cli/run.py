@@ -12,7 +12,7 @@ from typing import Any
 
 from llmroute.attempt import Result
 from llmroute.cli.boundary import guarded
-from llmroute.cli.prompt import build_messages, parse_options, read_prompt
+from llmroute.cli.prompt import build_messages, read_prompt
 from llmroute.cli.report import Report
 
 
@@ -22,7 +22,6 @@ class AskRequest:
     task: str | None
     system: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    options: list[tuple[str, str]] = field(default_factory=list)
     json_output: bool = False
     stream: bool = True
     quiet: bool = False
@@ -41,7 +40,7 @@ def run_ask(request: AskRequest) -> int:
 def _ask(request: AskRequest, report: Report) -> int:
     prompt = read_prompt(request.prompt, sys.stdin)
     messages = build_messages(prompt, request.system)
-    params = {**parse_options(request.options), **request.params}
+    params = dict(request.params)
     if request.stream:
         result = asyncio.run(_stream(request, report, messages, params))
     else:
