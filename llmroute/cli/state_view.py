@@ -10,8 +10,6 @@ from rich.table import Table
 
 from llmroute.status import COOLING, DISABLED, KeyStatus
 
-STYLE = {COOLING: "yellow", DISABLED: "red"}
-
 
 def state_table(rows: Sequence[KeyStatus], now: float) -> Table:
     table = Table(box=box.SIMPLE, pad_edge=False, title_justify="left")
