@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ class Usage:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Attempt:
     """One candidate considered for a request: called (outcome ok or a failure kind) or skipped."""
 
@@ -70,7 +71,7 @@ class Attempt:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Result:
     """An answered request: the content, who answered, and everything tried on the way."""
 
@@ -82,6 +83,17 @@ class Result:
     finish_reason: str | None = None
     ttft_s: float | None = None  # streaming: from the request to its first content token
     waited_s: float = 0.0  # spent waiting for a cooldown or budget to free up
+    # The provider's answer as JSON (choices with tool_calls and logprobs, usage,
+    # system_fingerprint); for a stream, assembled from its chunks.
+    response: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def tool_calls(self) -> list[Any]:
+        """The first choice's tool calls, as the provider sent them ([] when there are none)."""
+        choices = self.response.get("choices") or [{}]
+        message = choices[0].get("message") or {} if isinstance(choices[0], dict) else {}
+        calls = message.get("tool_calls")
+        return list(calls) if isinstance(calls, list) else []
 
     @property
     def answer(self) -> Attempt:
@@ -104,5 +116,6 @@ class Result:
             "waited_s": round(self.waited_s, 4),
             "usage": self.usage.to_dict() if self.usage else None,
             "finish_reason": self.finish_reason,
+            **({"tool_calls": self.tool_calls} if self.tool_calls else {}),
             "attempts": [a.to_dict() for a in self.attempts],
         }

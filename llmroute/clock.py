@@ -1,9 +1,11 @@
-"""Time as a dependency: decisions take `now()`, waits use `sleep()`, so tests never sleep."""
+"""Time as a dependency: decisions take `now()`, waits use `sleep()` and limits `timeout()`,
+so tests run the request loop on a fake clock and never sleep."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 
@@ -13,6 +15,9 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
+        """A scope that raises TimeoutError when `seconds` pass before it ends."""
+
 
 class SystemClock:
     def now(self) -> float:
@@ -20,3 +25,6 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
+        return asyncio.timeout(seconds)

@@ -1,4 +1,4 @@
-"""`router.map`: many requests through the router at once, results in completion order.
+"""`router.map`: many requests at once, results in completion order.
 
 Concurrency is an upper bound: with pacing, requests wait for budget rather than hitting 429s,
 so the pool runs as fast as its limits allow and not faster.
@@ -7,15 +7,12 @@ so the pool runs as fast as its limits allow and not faster.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from llmroute.attempt import Result
 from llmroute.errors import LLMRouteError
-
-if TYPE_CHECKING:
-    from llmroute.router import Router
 
 
 class Request(Protocol):
@@ -29,7 +26,7 @@ class Request(Protocol):
     def params(self) -> Mapping[str, Any]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     request: Any  # the request as given, so the caller can tell which it was
     result: Result | None
@@ -37,8 +34,12 @@ class Outcome:
 
 
 async def map_requests(
-    router: Router, requests: Iterable[Request], *, concurrency: int, task: str | None
+    answer: Callable[[Request], Awaitable[Result]],
+    requests: Iterable[Request],
+    *,
+    concurrency: int,
 ) -> AsyncIterator[Outcome]:
+    """`answer(request)` for each request, at most `concurrency` at once."""
     finished: asyncio.Queue[Outcome | BaseException] = asyncio.Queue()
     slots = asyncio.Semaphore(concurrency)
     workers: set[asyncio.Task[None]] = set()
@@ -46,11 +47,10 @@ async def map_requests(
 
     async def work(request: Request) -> None:
         try:
-            params = dict(request.params)
-            result = await router.complete(request.task or task, list(request.messages), **params)
-            finished.put_nowait(Outcome(request, result, None))
+            result = await answer(request)
+            finished.put_nowait(Outcome(request=request, result=result, error=None))
         except LLMRouteError as exc:
-            finished.put_nowait(Outcome(request, None, exc))
+            finished.put_nowait(Outcome(request=request, result=None, error=exc))
         except Exception as exc:  # noqa: BLE001 - a bug: carried to the consumer, raised there
             finished.put_nowait(exc)
         finally:

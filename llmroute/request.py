@@ -13,6 +13,7 @@ from llmroute.errors import RequestFailedError, RequestRejectedError
 from llmroute.failures import Failure, FailureKind
 
 K = FailureKind
+DEADLINE_REACHED = "the request deadline was reached"
 Observe = Callable[[Any], None]
 
 
@@ -62,7 +63,10 @@ class RequestRun:
     def failed(self, candidate: Candidate, failure: Failure, latency_s: float) -> Attempt:
         self.called_this_pass = True
         self._skipped.add(candidate)  # its failure is on record; a later skip would repeat it
-        attempt = Attempt(candidate, failure.kind, failure.message, failure.status, latency_s)
+        attempt = Attempt(
+            candidate=candidate, outcome=failure.kind, reason=failure.message,
+            status=failure.status, latency_s=latency_s,
+        )  # fmt: skip
         self.attempts.append(attempt)
         if failure.kind is K.TOO_LARGE:
             self._too_large.add(candidate)
@@ -80,7 +84,25 @@ class RequestRun:
     def answered(
         self, candidate: Candidate, latency_s: float, ttft_s: float | None = None
     ) -> Attempt:
-        attempt = Attempt(candidate, OK, "", 200, latency_s, ttft_s)
+        attempt = Attempt(
+            candidate=candidate, outcome=OK, status=200, latency_s=latency_s, ttft_s=ttft_s
+        )
+        self.attempts.append(attempt)
+        return attempt
+
+    def broke(
+        self,
+        candidate: Candidate,
+        failure: Failure,
+        reason: str,
+        latency_s: float,
+        ttft_s: float | None,
+    ) -> Attempt:
+        """A stream cut after its first content: the request ends here, unanswered."""
+        attempt = Attempt(
+            candidate=candidate, outcome=failure.kind, reason=reason, status=failure.status,
+            latency_s=latency_s, ttft_s=ttft_s,
+        )  # fmt: skip
         self.attempts.append(attempt)
         return attempt
 
@@ -104,7 +126,7 @@ class RequestRun:
     def fail(self, now: float, retry_at: float | None) -> None:
         called = [a for a in self.attempts if a.outcome != SKIPPED]
         if now >= self.deadline:
-            why = "the request deadline was reached"
+            why = DEADLINE_REACHED
         elif not called and not self.attempts:
             why = "no candidate is available"
         else:
@@ -120,6 +142,6 @@ class RequestRun:
         if candidate in self._skipped:
             return
         self._skipped.add(candidate)
-        attempt = Attempt(candidate, SKIPPED, reason)
+        attempt = Attempt(candidate=candidate, outcome=SKIPPED, reason=reason)
         self.attempts.append(attempt)
         observe(attempt)

@@ -1,9 +1,10 @@
 """A streamed chat completion, read from the raw server-sent events.
 
 The SDK's own stream iterator swallows `data: [DONE]`, so it cannot tell a finished answer from
-one whose connection ended cleanly in the middle; reading the events ourselves can. Transport
-errors of the SDK's HTTP library are turned into the SDK's own exception types here, so that
-`classify` keeps mapping one family of exceptions.
+one whose connection ended cleanly in the middle; reading the events ourselves can. Every chunk
+is kept as the provider sent it (a gateway passes it through), beside the text it carries.
+Transport errors of the SDK's HTTP library are turned into the SDK's own exception types here,
+so that `classify` keeps mapping one family of exceptions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import openai
 
@@ -22,24 +23,51 @@ from llmroute.attempt import Usage
 from llmroute.failures import UpstreamProtocolError, UpstreamStreamError
 
 DRAIN_TIMEOUT_S = 0.5
+# Delta fields that are part of the answer: the first chunk carrying one commits the stream
+# to its candidate (a role-only or usage-only chunk does not).
+CONTENT_FIELDS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content")
 
 
 @dataclass(frozen=True)
-class TextDelta:
-    text: str
+class Chunk:
+    """One `data:` event: the provider's chunk as sent, and the answer text it adds."""
+
+    data: Mapping[str, Any]
+    text: str = ""
+
+    @property
+    def has_content(self) -> bool:
+        return any(
+            (choice.get("delta") or {}).get(name)
+            for choice in self.data.get("choices") or ()
+            if isinstance(choice, dict)
+            for name in CONTENT_FIELDS
+        )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StreamEnd:
-    usage: Usage | None
-    finish_reason: str | None
+    """`data: [DONE]`: the answer is complete."""
+
+    usage: Usage | None = None
+    finish_reason: str | None = None
 
 
-StreamEvent = TextDelta | StreamEnd
+StreamEvent = Chunk | StreamEnd
 
 
-class EventStream:
+class EventStream(Protocol):
     """An open streamed answer: its headers at once, its events as they come."""
+
+    headers: Mapping[str, str]
+
+    def events(self) -> AsyncGenerator[StreamEvent, None]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SDKEventStream:
+    """The events of a response opened through the openai SDK."""
 
     def __init__(self, context: Any, response: Any) -> None:
         self._context = context  # the SDK's response context manager, to close it
@@ -49,38 +77,40 @@ class EventStream:
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
         http = sys.modules[type(self._response.http_response).__module__.split(".")[0]]
         try:
-            async for event in self._parse():
+            async for event in parse_events(aiter(self._response.iter_lines())):
                 yield event
         except http.TimeoutException as exc:
             raise openai.APITimeoutError(request=exc.request) from exc
         except http.TransportError as exc:
             raise openai.APIConnectionError(message=str(exc), request=exc.request) from exc
 
-    async def _parse(self) -> AsyncGenerator[StreamEvent, None]:
-        usage: Usage | None = None
-        finish: str | None = None
-        lines = aiter(self._response.iter_lines())
-        async for line in lines:
-            if not line.startswith("data:"):
-                continue  # comments (": keep-alive"), event names, blank separators
-            data = line[5:].strip()
-            if data == "[DONE]":
-                await _drain(lines)
-                yield StreamEnd(usage, finish)
-                return
-            chunk = _decode(data)
-            if "error" in chunk:
-                raise UpstreamStreamError(f"error event in the stream: {_message(chunk['error'])}")
-            for choice in chunk.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content")
-                if text:
-                    yield TextDelta(text)
-                finish = choice.get("finish_reason") or finish
-            usage = _usage(chunk) or usage
-        raise UpstreamProtocolError("the stream ended without [DONE]: the answer may be cut")
-
     async def aclose(self) -> None:
         await self._context.__aexit__(None, None, None)
+
+
+async def parse_events(lines: AsyncIterator[str]) -> AsyncGenerator[StreamEvent, None]:
+    """Chunks until `[DONE]`; an error event or an end without `[DONE]` raises."""
+    usage: Usage | None = None
+    finish: str | None = None
+    async for line in lines:
+        if not line.startswith("data:"):
+            continue  # comments (": keep-alive"), event names, blank separators
+        data = line[5:].strip()
+        if data == "[DONE]":
+            await _drain(lines)
+            yield StreamEnd(usage=usage, finish_reason=finish)
+            return
+        chunk = _decode(data)
+        if "error" in chunk:
+            raise UpstreamStreamError(f"error event in the stream: {_message(chunk['error'])}")
+        text = ""
+        for choice in chunk.get("choices") or ():
+            if isinstance(choice, dict):
+                text += (choice.get("delta") or {}).get("content") or ""
+                finish = choice.get("finish_reason") or finish
+        usage = usage_of(chunk) or usage
+        yield Chunk(chunk, text)
+    raise UpstreamProtocolError("the stream ended without [DONE]: the answer may be cut")
 
 
 async def _drain(lines: AsyncIterator[str]) -> None:
@@ -102,12 +132,20 @@ def _decode(data: str) -> dict[str, Any]:
     return chunk
 
 
-def _usage(chunk: Mapping[str, Any]) -> Usage | None:
-    """`usage` on the last chunk (stream_options.include_usage), or Groq's `x_groq.usage`."""
-    raw = chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage")
+def usage_of(body: Mapping[str, Any]) -> Usage | None:
+    """`usage` of an answer or of the last chunk (stream_options.include_usage), or Groq's
+    `x_groq.usage`."""
+    raw = body.get("usage") or (body.get("x_groq") or {}).get("usage")
     if not isinstance(raw, dict):
         return None
-    return Usage(int(raw.get("prompt_tokens") or 0), int(raw.get("completion_tokens") or 0))
+    return Usage(
+        prompt_tokens=_count(raw.get("prompt_tokens")),
+        completion_tokens=_count(raw.get("completion_tokens")),
+    )
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
 
 
 def _message(error: object) -> str:

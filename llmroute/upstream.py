@@ -1,28 +1,39 @@
-"""The one seam to providers: a chat call through the openai SDK, and nothing else.
+"""The one seam to providers: every HTTP call llmroute makes goes through `Upstream`.
 
-Clients are built lazily, one per (provider, key), with `max_retries=0`: the router is the only
-retry loop, so an attempt is exactly one HTTP call.
+The openai SDK does the HTTP, with `max_retries=0`: the router is the only retry loop, so an
+attempt is exactly one HTTP call. Clients are built lazily, one per (provider, key), all over
+one HTTP client. Answers come back as the provider's JSON, not the SDK's models: a caller (or
+the gateway) gets every field the provider sent, and no time is spent validating them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import openai
 
 from llmroute.attempt import Candidate, Usage
 from llmroute.failures import UpstreamProtocolError
-from llmroute.sse import EventStream
+from llmroute.keys import ApiKey
+from llmroute.sse import EventStream, SDKEventStream, usage_of
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Reply:
     content: str
     usage: Usage | None
     finish_reason: str | None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    response: Mapping[str, Any] = field(default_factory=dict)  # the provider's JSON
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelListing:
+    models: tuple[str, ...]
     headers: Mapping[str, str]
 
 
@@ -67,6 +78,16 @@ class Upstream(Protocol):
     ) -> EventStream:
         """Send a streaming request; return once the provider has answered with headers."""
 
+    async def list_models(
+        self, provider: str, key: ApiKey, base_url: str, timeout: float
+    ) -> ModelListing:
+        """`GET /models`: proves a key without spending quota."""
+
+    async def get_json(
+        self, provider: str, key: ApiKey, base_url: str, path: str, timeout: float
+    ) -> object:
+        """`GET path` under the key (OpenRouter's `/key`)."""
+
     async def aclose(self) -> None: ...
 
 
@@ -78,19 +99,16 @@ class OpenAIUpstream:
         self._http: openai.DefaultAsyncHttpxClient | None = None
 
     def prepare(self, candidate: Candidate, base_url: str) -> None:
-        self._client(candidate, base_url)
+        self._client(candidate.provider, candidate.key, base_url)
 
-    def _client(self, candidate: Candidate, base_url: str) -> openai.AsyncOpenAI:
-        slot = (candidate.provider, candidate.key.alias)
+    def _client(self, provider: str, key: ApiKey, base_url: str) -> openai.AsyncOpenAI:
+        slot = (provider, key.alias)
         client = self._clients.get(slot)
         if client is None:
             if self._http is None:
                 self._http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [_sending]})
             client = openai.AsyncOpenAI(
-                api_key=candidate.key.secret,
-                base_url=base_url,
-                max_retries=0,
-                http_client=self._http,
+                api_key=key.secret, base_url=base_url, max_retries=0, http_client=self._http
             )
             self._clients[slot] = client
         return client
@@ -104,7 +122,7 @@ class OpenAIUpstream:
         timeout: float,
         stamp: SendStamp,
     ) -> Reply:
-        client = self._client(candidate, base_url)
+        client = self._client(candidate.provider, candidate.key, base_url)
         _STAMP.set(stamp)  # this task's own context: the request hook below runs in it
         raw = await client.chat.completions.with_raw_response.create(
             model=candidate.model,
@@ -112,11 +130,7 @@ class OpenAIUpstream:
             extra_body=dict(params) or None,
             timeout=timeout,
         )
-        try:
-            completion = raw.parse()
-        except ValueError as exc:  # the SDK lets json's decode error through
-            raise UpstreamProtocolError(f"malformed JSON in the answer ({exc})") from exc
-        return _reply(completion, raw.headers)
+        return reply_from(_json(raw.content), raw.headers)
 
     async def open_stream(
         self,
@@ -127,7 +141,7 @@ class OpenAIUpstream:
         timeout: float,
         stamp: SendStamp,
     ) -> EventStream:
-        client = self._client(candidate, base_url)
+        client = self._client(candidate.provider, candidate.key, base_url)
         _STAMP.set(stamp)
         context = client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
             model=candidate.model,
@@ -138,7 +152,25 @@ class OpenAIUpstream:
             timeout=timeout,
         )
         response = await context.__aenter__()
-        return EventStream(context, response)
+        return SDKEventStream(context, response)
+
+    async def list_models(
+        self, provider: str, key: ApiKey, base_url: str, timeout: float
+    ) -> ModelListing:
+        client = self._client(provider, key, base_url)
+        raw = await client.models.with_raw_response.list(timeout=timeout)
+        body = _json(raw.content)
+        data = body.get("data") if isinstance(body, dict) else None
+        models = tuple(
+            str(m["id"]) for m in data or () if isinstance(m, dict) and m.get("id") is not None
+        )
+        return ModelListing(models=models, headers=raw.headers)
+
+    async def get_json(
+        self, provider: str, key: ApiKey, base_url: str, path: str, timeout: float
+    ) -> object:
+        client = self._client(provider, key, base_url)
+        return await client.get(path, cast_to=object, options={"timeout": timeout})
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -155,24 +187,34 @@ async def _sending(request: Any) -> None:
         stamp.mark()
 
 
-def _reply(completion: Any, headers: Mapping[str, str]) -> Reply:
+def _json(content: bytes) -> object:
+    try:
+        return json.loads(content)
+    except ValueError as exc:
+        raise UpstreamProtocolError(f"malformed JSON in the answer ({exc})") from exc
+
+
+def reply_from(body: object, headers: Mapping[str, str]) -> Reply:
     """A usable answer, or UpstreamProtocolError for a 200 that carries an error or nothing."""
-    extra = getattr(completion, "model_extra", None) or {}
-    if "error" in extra:
-        error = extra["error"]
+    if not isinstance(body, dict):
+        raise UpstreamProtocolError("the answer is not a JSON object")
+    if "error" in body:
+        error = body["error"]
         message = error.get("message") if isinstance(error, dict) else error
         raise UpstreamProtocolError(f"error object in a 200 answer: {message}")
-    choices = getattr(completion, "choices", None)
-    if not choices:
+    choices = body.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(first, dict):
         raise UpstreamProtocolError("the answer has no choices")
-    message = getattr(choices[0], "message", None)
-    content = getattr(message, "content", None)
-    if content is None and not getattr(message, "tool_calls", None):
+    message = first.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    tool_calls = message.get("tool_calls") if isinstance(message, dict) else None
+    if not isinstance(content, str) and not tool_calls:
         raise UpstreamProtocolError("the answer has no content")
-    usage = getattr(completion, "usage", None)
     return Reply(
-        content=content or "",
-        usage=Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0) if usage else None,
-        finish_reason=getattr(choices[0], "finish_reason", None),
+        content=content if isinstance(content, str) else "",
+        usage=usage_of(body),
+        finish_reason=first.get("finish_reason"),
         headers=headers,
+        response=body,
     )

@@ -34,13 +34,13 @@ ENV = {
 
 
 @pytest.fixture
-def upstream() -> ScriptedUpstream:
-    return ScriptedUpstream()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def upstream(clock: FakeClock) -> ScriptedUpstream:
+    return ScriptedUpstream(clock)
 
 
 def router(
