@@ -128,9 +128,11 @@ def test_openrouter_tells_about_the_key_and_budgets_are_shown(
 
 def test_human_table() -> None:
     checks = [
-        KeyCheck("groq", "groq#1", "ok", "2 models listed", 0.012, ("a", "b"), masked="gsk_…aaa1",
+        KeyCheck(provider="groq", key="groq#1", status="ok", detail="2 models listed",
+                 latency_s=0.012, models=("a", "b"), masked="gsk_…aaa1",
                  headroom=("requests 29/30",)),
-        KeyCheck("groq", "groq#2", "not set", "not configured: set GROQ_API_KEY_2"),
+        KeyCheck(provider="groq", key="groq#2", status="not set",
+                 detail="not configured: set GROQ_API_KEY_2"),
     ]  # fmt: skip
     out = io.StringIO()
     Console(file=out, width=120, color_system=None).print(providers_table(checks))
