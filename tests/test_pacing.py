@@ -50,12 +50,14 @@ def test_sequential_processes_pace_a_pool_evenly_without_429s(
     for key in world.groq_keys:
         key.limit(requests=1, per=1.0)
     config = paced(world, "1/1s").write_config(isolated_env / "routes.toml")
-    for _ in range(60):
+    # 21 processes, 7 rounds of the pool: each pays the SDK's import (~1 s on these machines),
+    # which is what a shell loop is like and why this is not 60.
+    for _ in range(21):
         assert llmroute(world, config, "-q", "hi").returncode == 0
     assert [e.status for e in world.server.log].count(429) == 0
     used = keys_used(world)
     assert set(used) == set(GROQ_KEYS)
-    assert all(19 <= n <= 21 for n in used.values()), used
+    assert all(6 <= n <= 8 for n in used.values()), used
 
 
 def test_eight_processes_share_one_state_file_without_losing_updates(
