@@ -1,7 +1,7 @@
 """The one place where upstream exceptions become failure kinds.
 
 By exception type, status code and error code — never by message text — following the table in
-DESIGN.md. Anything not listed here is a bug in llmroute, not an upstream failure, and is left
+docs/design.md. Anything not listed here is a bug in llmroute, not an upstream failure, and is left
 to propagate.
 """
 

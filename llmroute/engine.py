@@ -38,6 +38,7 @@ from llmroute.pools import Pool, candidates, missing_key_hint
 from llmroute.quirks import adapt_params
 from llmroute.request import DEADLINE_REACHED, RequestRun
 from llmroute.setup import Setup
+from llmroute.state.base import Reservation
 from llmroute.turns import Turns
 from llmroute.upstream import Reply, SendStamp, Upstream
 
@@ -236,7 +237,7 @@ class Dispatch:
 class Lease:
     """One attempt at one candidate, its budget held until the attempt's outcome settles it."""
 
-    def __init__(self, dispatch: Dispatch, candidate: Candidate, reservation: Any) -> None:
+    def __init__(self, dispatch: Dispatch, candidate: Candidate, reservation: Reservation) -> None:
         self.dispatch, self.candidate, self.reservation = dispatch, candidate, reservation
         engine = dispatch.engine
         self.engine = engine
@@ -249,7 +250,6 @@ class Lease:
         self.stream: EventStream | None = None
         self.headers: Mapping[str, str] = {}  # a stream's, once it opened
         self.events: AsyncGenerator[StreamEvent, None] | None = None
-        self.settled = False  # an outcome has settled the attempt
         self.first_content_at: float | None = None  # streams: perf_counter at first content
         self._own = self._limit = self.timeout
         self._expired = f"no answer within {self.timeout:.1f}s"
@@ -268,7 +268,8 @@ class Lease:
     async def limited(self, own: float | None = None, expired: str = "") -> AsyncIterator[float]:
         """The part of the attempt that may still fail over: it runs under `own` seconds (the
         attempt timeout by default), cut by the request's deadline. A failure inside is settled
-        (`failed`) and swallowed: check `settled` after the block. Ctrl-C releases the budget."""
+        (`failed`) and swallowed, so the caller's code after the block is the fallback path;
+        anything else (Ctrl-C, a reader gone, a bug) frees what is held and goes on up."""
         self._own = self.timeout if own is None else own
         self._limit = max(0.0, min(self._own, self.dispatch.remaining()))
         self._expired = expired or f"no answer within {self._own:.1f}s"
@@ -277,7 +278,7 @@ class Lease:
                 yield self._limit
         except UPSTREAM_FAILURES as exc:
             await self.failed(exc)
-        except BaseException:  # Ctrl-C, a reader gone, or a bug: free what is held, go on up
+        except BaseException:
             await self.cancelled()
             raise
 
@@ -377,7 +378,6 @@ class Lease:
         return failure, True
 
     async def _close(self) -> None:
-        self.settled = True
         events, stream, self.events, self.stream = self.events, self.stream, None, None
         # Closing a broken stream must not hide why it broke: whatever closing raises is moot.
         with contextlib.suppress(Exception):

@@ -112,3 +112,35 @@ def test_openai_clients_are_built_only_behind_the_upstream_seam() -> None:
         }
         if built & builders:
             assert name == "llmroute.upstream", f"{name} builds an HTTP client of its own"
+
+
+# docs/design.md's module map, bottom up: a module imports from its own layer or below.
+LAYERS = (
+    "errors failures keys rate clock attempt",  # values
+    "config quirks environment pools",  # config
+    "signals budget cooldowns classify request",  # pure decisions
+    "state setup",  # state
+    "upstream sse health pacing turns",  # seams
+    "engine assembly streaming mapping router checkup status",  # engine
+    "batch bench chat",  # features
+    "cli __main__",  # the command line
+)
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1]
+    for index, names in enumerate(LAYERS):
+        if top in names.split():
+            return index
+    raise AssertionError(f"{module} is in no layer: add it to docs/design.md and LAYERS")
+
+
+def test_modules_import_only_from_their_layer_or_below() -> None:
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in internal_edges().items()
+        if module != "llmroute"  # the package's lazy exports
+        for target in targets
+        if layer_of(target) > layer_of(module)
+    ]
+    assert upward == []

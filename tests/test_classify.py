@@ -1,4 +1,4 @@
-"""DESIGN.md's failure table, one test per row, on real openai SDK exceptions."""
+"""docs/design.md's failure table, one test per row, on real openai SDK exceptions."""
 
 from __future__ import annotations
 

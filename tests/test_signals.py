@@ -1,4 +1,4 @@
-"""Reset signals of every dialect in DESIGN.md, parsed without I/O."""
+"""Reset signals of every dialect in docs/design.md, parsed without I/O."""
 
 from __future__ import annotations
 
