@@ -737,6 +737,178 @@ def test_stream_delay_spaces_chunks(fake_server: FakeServer) -> None:
     assert arrivals[3] - arrivals[0] >= 0.14
 
 
+# -- tool calls, logprobs, n -----------------------------------------------------------------
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
+        },
+    },
+}
+CLOCK = {"type": "function", "function": {"name": "get_time"}}  # no parameters at all
+TOOLS: list[Any] = [WEATHER, CLOCK]
+
+
+def async_client(provider: FakeProvider) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=provider.base_url, api_key=KEY, max_retries=0, timeout=5.0)
+
+
+def test_default_answer_calls_the_first_tool(fake_server: FakeServer) -> None:
+    provider, _ = provider_with_key(fake_server)
+    with client(provider) as c:
+        completion = chat(c, tools=TOOLS)
+    choice = completion.choices[0]
+    assert (choice.finish_reason, choice.message.content) == ("tool_calls", None)
+    (call,) = choice.message.tool_calls
+    assert call.id.startswith("call_") and call.type == "function"
+    assert call.function.name == "get_weather"
+    # Every parameter gets a sample of its type (an enum its first value).
+    assert json.loads(call.function.arguments) == {"city": "fake", "unit": "c"}
+    # A call's completion tokens are its name's and arguments' characters / 4.
+    charged = len("get_weather" + call.function.arguments)
+    assert completion.usage.completion_tokens == math.ceil(charged / 4)
+    assert completion.system_fingerprint == "fp_fake"
+    assert fake_server.log[0].outcome == "ok"
+
+
+@pytest.mark.parametrize(
+    ("tool_choice", "name", "arguments"),
+    [
+        ({"type": "function", "function": {"name": "get_time"}}, "get_time", {}),
+        ("required", "get_weather", {"city": "fake", "unit": "c"}),
+        ("none", None, None),
+    ],
+)
+def test_tool_choice_picks_or_refuses_the_call(
+    fake_server: FakeServer, tool_choice: Any, name: str | None, arguments: Any
+) -> None:
+    provider, _ = provider_with_key(fake_server)
+    with client(provider) as c:
+        message = chat(c, tools=TOOLS, tool_choice=tool_choice).choices[0].message
+    if name is None:
+        assert (message.content, message.tool_calls) == ("echo: hello there!", None)
+        return
+    assert message.tool_calls[0].function.name == name
+    assert json.loads(message.tool_calls[0].function.arguments) == arguments
+
+
+def test_scripted_tool_call_on_one_key(fake_server: FakeServer) -> None:
+    provider, key = provider_with_key(fake_server)
+    # A scripted call is made even to a request without tools; explicit text beats the tools.
+    key.script(Reply.tool_calls(name="lookup", arguments={"q": "x"}), Reply.ok("plain"))
+
+    async def main() -> list[Any]:
+        async with async_client(provider) as c:
+            return [
+                await c.chat.completions.create(model=MODEL, messages=MESSAGES, tools=TOOLS)
+                for _ in range(2)
+            ]
+
+    called, texted = asyncio.run(main())
+    assert called.choices[0].finish_reason == "tool_calls"
+    function = called.choices[0].message.tool_calls[0].function
+    assert (function.name, function.arguments) == ("lookup", '{"q": "x"}')
+    assert (texted.choices[0].message.content, texted.choices[0].message.tool_calls) == (
+        "plain",
+        None,
+    )
+
+
+def test_streamed_tool_call_reassembles(fake_server: FakeServer) -> None:
+    provider, key = provider_with_key(fake_server)
+    key.script(Reply.tool_calls(arguments={"city": "Paris", "days": 3}))
+
+    async def main() -> list[Any]:
+        async with async_client(provider) as c:
+            stream = await c.chat.completions.create(
+                model=MODEL,
+                messages=MESSAGES,
+                tools=TOOLS,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            return [chunk async for chunk in stream]
+
+    chunks = asyncio.run(main())
+    first, *pieces, final, usage = chunks
+    opening = first.choices[0].delta
+    assert (opening.role, opening.content) == ("assistant", None)
+    call = opening.tool_calls[0]
+    assert (call.index, call.type, call.function.name) == (0, "function", "get_weather")
+    assert call.id.startswith("call_") and call.function.arguments == ""
+    assert len(pieces) > 1
+    assert all(p.choices[0].delta.tool_calls[0].index == 0 for p in pieces)
+    arguments = "".join(p.choices[0].delta.tool_calls[0].function.arguments for p in pieces)
+    assert json.loads(arguments) == {"city": "Paris", "days": 3}
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert final.choices[0].delta.tool_calls is None
+    assert usage.choices == [] and usage.usage is not None
+    assert {ch.system_fingerprint for ch in chunks} == {"fp_fake"}
+
+
+def test_streamed_tool_call_wire_format(fake_server: FakeServer) -> None:
+    provider, _ = provider_with_key(fake_server)
+    request = {"model": MODEL, "messages": MESSAGES, "tools": [CLOCK], "stream": True}
+    _, body = raw_post(provider, request)
+    events = [e.removeprefix("data: ") for e in body.decode().split("\n\n") if e]
+    assert events[-1] == "[DONE]"
+    opening, piece, final = (json.loads(e)["choices"][0] for e in events[:-1])
+    call_id = opening["delta"]["tool_calls"][0]["id"]
+    assert opening["delta"] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "index": 0,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": "get_time", "arguments": ""},
+            }
+        ],
+    }
+    assert piece["delta"] == {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}
+    assert (final["delta"], final["finish_reason"]) == ({}, "tool_calls")
+
+
+def test_cut_tool_call_stream_breaks_after_the_arguments(fake_server: FakeServer) -> None:
+    provider, key = provider_with_key(fake_server)
+    key.script(Reply.cut(then=Reply.tool_calls("lookup", '{"q": "x"}')))
+    received: list[Any] = []
+    with client(provider) as c, pytest.raises(openai.APIConnectionError):
+        for chunk in chat(c, stream=True):
+            received.append(chunk.choices[0].delta.tool_calls[0].function)
+    assert [(f.name, f.arguments) for f in received] == [("lookup", ""), (None, '{"q": "x"}')]
+
+
+def test_logprobs_only_when_asked(fake_server: FakeServer) -> None:
+    provider, _ = provider_with_key(fake_server)
+    with client(provider) as c:
+        plain, asked = chat(c), chat(c, logprobs=True)
+    assert plain.choices[0].logprobs is None
+    logprobs = asked.choices[0].logprobs
+    assert logprobs is not None and logprobs.content is not None
+    tokens = logprobs.content
+    assert "".join(t.token for t in tokens) == asked.choices[0].message.content
+    assert len(tokens) == asked.usage.completion_tokens  # one entry per counted token
+    assert tokens[0].bytes == list(b"echo")
+    assert all(t.logprob <= 0 and t.top_logprobs == [] for t in tokens)
+
+
+def test_n_returns_n_choices(fake_server: FakeServer) -> None:
+    provider, _ = provider_with_key(fake_server)
+    with client(provider) as c:
+        completion = chat(c, n=3)
+        streamed = list(chat(c, n=3, stream=True))
+    assert [ch.index for ch in completion.choices] == [0, 1, 2]
+    assert {ch.message.content for ch in completion.choices} == {"echo: hello there!"}
+    assert completion.usage.completion_tokens == 3 * 5  # every choice is counted
+    assert {ch.choices[0].index for ch in streamed} == {0}  # n is not honoured when streamed
+
+
 # -- the request log -------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from .replies import (
     ResetReply,
     StallReply,
     Stream,
+    ToolCall,
 )
 from .resets import go_duration
 from .server import FakeServer
@@ -42,6 +43,7 @@ __all__ = [
     "SlidingWindow",
     "StallReply",
     "Stream",
+    "ToolCall",
     "WindowState",
     "go_duration",
     "prompt_tokens",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from . import bodies
+from . import bodies, tools
 from . import completions as cc
 from . import dialects as dl
 from .replies import (
@@ -26,7 +26,7 @@ from .replies import (
     Stream,
 )
 from .resets import ceil_seconds, until_utc_midnight
-from .tokens import last_user_text, prompt_tokens, text_tokens
+from .tokens import choice_count, last_user_text, prompt_tokens, text_tokens
 
 JSON_TYPE = "application/json"
 
@@ -49,6 +49,10 @@ class RequestInfo:
     def include_usage(self) -> bool:
         options = (self.body or {}).get("stream_options")
         return isinstance(options, dict) and options.get("include_usage") is True
+
+    @property
+    def logprobs(self) -> bool:
+        return bool(self.body and self.body.get("logprobs") is True)
 
 
 @dataclass(frozen=True)
@@ -115,18 +119,41 @@ def _ok_of(reply: Reply) -> OkReply | None:
     return None
 
 
+def _said(ok: OkReply, info: RequestInfo) -> tuple[str, cc.FunctionCall | None]:
+    """The text an ok reply answers this request with, or ('', the tool call it makes)."""
+    if ok.tool_call is not None:
+        return "", tools.complete(ok.tool_call, info.body)
+    if ok.content is not None:
+        return ok.content, None
+    call = tools.default_call(info.body)
+    return ("", call) if call is not None else (f"echo: {last_user_text(info.body)}", None)
+
+
+def _charged(content: str, call: cc.FunctionCall | None) -> str:
+    # A call costs completion tokens too: as many as its name and arguments have.
+    return content if call is None else call.name + call.arguments
+
+
 def reply_content(reply: Reply, info: RequestInfo) -> str:
     """The completion text a reply produces ('' for errors): the token window charges it."""
     ok = _ok_of(reply)
-    if ok is None:
-        return ""
-    return ok.content if ok.content is not None else f"echo: {last_user_text(info.body)}"
+    return "" if ok is None else _charged(*_said(ok, info))
 
 
 def _completion(ok: OkReply, info: RequestInfo) -> cc.Completion:
-    content = reply_content(ok, info)
-    usage = ok.usage or cc.usage(prompt_tokens(info.body), text_tokens(content))
-    return cc.Completion.new(info.model or "unknown", content, ok.finish_reason, usage)
+    content, call = _said(ok, info)
+    n = choice_count(info.body)
+    completion_tokens = text_tokens(_charged(content, call)) * n
+    usage = ok.usage or cc.usage(prompt_tokens(info.body), completion_tokens)
+    return cc.Completion.new(
+        info.model or "unknown",
+        content,
+        "tool_calls" if call is not None else ok.finish_reason,
+        usage,
+        tool_call=call,
+        logprobs=info.logprobs,
+        n=n,
+    )
 
 
 # -- streams -------------------------------------------------------------------------------
@@ -136,7 +163,7 @@ def _stream_events(
     c: cc.Completion, stream: Stream, info: RequestInfo
 ) -> tuple[tuple[bytes | Pause, ...], bool]:
     """The SSE body for a stream; the flag says the connection must be aborted at the end."""
-    events: list[bytes | Pause] = [cc.sse_event(cc.chunk(c, {"role": "assistant", "content": ""}))]
+    events: list[bytes | Pause] = [cc.sse_event(cc.chunk(c, cc.first_delta(c)))]
     chunks = list(stream.chunks)
     for sent in range(len(chunks) + 1):
         # Faults are positioned "after N content chunks", i.e. before chunk number N.
@@ -151,7 +178,7 @@ def _stream_events(
             break
         if stream.delay > 0:
             events.append(Pause(stream.delay))
-        events.append(cc.sse_event(cc.chunk(c, {"content": chunks[sent]})))
+        events.append(cc.sse_event(cc.chunk(c, cc.piece_delta(c, chunks[sent]))))
     final = cc.chunk(c, {}, c.finish_reason)
     if stream.usage and info.dialect.name == "groq":
         # Groq always reports usage, in x_groq on the chunk that carries finish_reason.
@@ -165,13 +192,18 @@ def _stream_events(
 
 
 def _render_ok(
-    ok: OkReply, info: RequestInfo, base_headers: Mapping[str, str], delay: float
+    ok: OkReply,
+    info: RequestInfo,
+    base_headers: Mapping[str, str],
+    delay: float,
+    cut: bool = False,
 ) -> WirePlan:
+    """cut=True breaks a stream after its content, sent as one chunk (see CutReply)."""
     c = _completion(ok, info)
     if not info.stream:
         return replace(plain(200, cc.completion_body(c), base_headers, ok.headers), delay=delay)
-    # A non-stream builder answers a streaming request with its content as one chunk.
-    stream = ok.sse or Stream(chunks=(c.content,) if c.content else ())
+    pieces = cc.stream_pieces(c)
+    stream = Stream(chunks=("".join(pieces),), cut_after=1) if cut else ok.sse or Stream(pieces)
     events, abort = _stream_events(c, stream, info)
     headers = merge_headers(
         {"content-type": "text/event-stream", "cache-control": "no-cache"},
@@ -271,9 +303,7 @@ def render(reply: Reply, info: RequestInfo, limits: dl.Limits) -> WirePlan:
     if isinstance(reply, CutReply):
         if info.stream:
             # A stream cannot be cut by Content-Length: break it before the final chunk.
-            chunks = (reply_content(reply, info),)
-            ok = OkReply(content=chunks[0], sse=Stream(chunks=chunks, cut_after=1))
-            return _render_ok(ok, info, headers, reply.then.latency)
+            return _render_ok(reply.then, info, headers, reply.then.latency, cut=True)
         plan = _render_ok(reply.then, info, headers, reply.then.latency)
         return replace(plan, action="cut")
     if isinstance(reply, ResetReply):

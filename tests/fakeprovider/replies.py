@@ -8,6 +8,7 @@ Build them with the static methods on `Reply`, e.g. `Reply.rate_limited(reset=30
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -44,6 +45,14 @@ class Stream:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A scripted function call; None fields are taken from the request's tools (tools.py)."""
+
+    name: str | None = None
+    arguments: str | None = None  # the JSON text, exactly as it goes into the reply
+
+
+@dataclass(frozen=True)
 class Reply:
     """Base of all replies. Use the builders below rather than the subclasses."""
 
@@ -64,7 +73,11 @@ class Reply:
         finish_reason: str = "stop",
         stream: Stream | None = None,
     ) -> OkReply:
-        """A chat.completion (SSE when the request streams). content=None echoes the prompt."""
+        """A chat.completion (SSE when the request streams).
+
+        content=None echoes the prompt, or, when the request offers tools (and tool_choice is
+        not "none"), answers like Reply.tool_calls() does.
+        """
         if stream is not None and content is None:
             content = stream.content
         return OkReply(
@@ -99,6 +112,30 @@ class Reply:
                 stall_seconds=stall_seconds,
                 usage=usage,
             )
+        )
+
+    @staticmethod
+    def tool_calls(
+        name: str | None = None,
+        arguments: str | Mapping[str, Any] | None = None,
+        *,
+        usage: Mapping[str, Any] | None = None,
+        latency: float = 0.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> OkReply:
+        """An assistant message with one function call and finish_reason "tool_calls".
+
+        name=None calls the tool the request forces by tool_choice, else its first tool;
+        arguments=None builds them from that tool's parameters; a mapping is sent as JSON.
+        Streamed as OpenAI does: the call's name first, then its arguments in pieces.
+        """
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(dict(arguments))
+        return OkReply(
+            usage=None if usage is None else MappingProxyType(dict(usage)),
+            latency=latency,
+            headers=_frozen_headers(headers),
+            tool_call=ToolCall(name=name, arguments=arguments),
         )
 
     # -- raw HTTP --------------------------------------------------------------------------
@@ -222,6 +259,7 @@ class OkReply(Reply):
     finish_reason: str = "stop"
     # Named `sse`, not `stream`, so it doesn't shadow the Reply.stream builder.
     sse: Stream | None = None
+    tool_call: ToolCall | None = None  # set: content is ignored, the answer is this call
 
     @property
     def outcome(self) -> str:

@@ -14,6 +14,11 @@ def text_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def pieces(text: str) -> list[str]:
+    """The text cut into the tokens text_tokens counts (4 characters, the last maybe fewer)."""
+    return [text[i : i + 4] for i in range(0, len(text), 4)]
+
+
 def content_text(content: object) -> str:
     """The text of a message's content, which is a string or a list of typed parts."""
     if isinstance(content, str):
@@ -59,12 +64,20 @@ def max_tokens(body: dict[str, Any] | None) -> int | None:
     return None
 
 
+def choice_count(body: dict[str, Any] | None) -> int:
+    """How many choices the answer has: the request's n, honoured only when not streamed."""
+    n = (body or {}).get("n")
+    if (body or {}).get("stream") is True or not isinstance(n, int) or isinstance(n, bool):
+        return 1
+    return max(1, n)
+
+
 def request_cost(body: dict[str, Any] | None, completion: str) -> int:
     """Tokens a request charges to a token window.
 
     Like real providers, the budget (max_tokens) is reserved up front when given; otherwise the
-    actual completion is charged.
+    actual completion is charged. Either counts once per choice (n).
     """
     budget = max_tokens(body)
     spent = budget if budget is not None else text_tokens(completion)
-    return prompt_tokens(body) + spent
+    return prompt_tokens(body) + spent * choice_count(body)
