@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -161,3 +162,48 @@ async def test_pinned_provider_model_still_knows_cooldowns(world, router) -> Non
         await router.complete("groq:small", "hi")
     assert upstream_calls(world, 0) == 1
     assert {e.model for e in world.server.log} == {"small"}
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+async def test_a_tools_request_gets_the_providers_tool_calls(world, router) -> None:
+    """The whole provider answer travels with the result: tool calls, fingerprint, logprobs."""
+    result = await router.complete("other", "weather in Paris?", tools=[WEATHER_TOOL])
+    assert world.server.log[0].body["tools"] == [WEATHER_TOOL]  # type: ignore[index]
+    assert result.finish_reason == "tool_calls"
+    assert result.content == ""
+    message = result.response["choices"][0]["message"]
+    assert message["content"] is None
+    (call,) = result.tool_calls
+    assert call["type"] == "function" and call["function"]["name"] == "get_weather"
+    assert json.loads(call["function"]["arguments"]) == {"city": "fake"}
+    assert result.response["system_fingerprint"] == "fp_fake"
+    assert result.to_dict()["tool_calls"] == [call]
+
+
+async def test_logprobs_and_n_choices_come_back_as_sent(router) -> None:
+    result = await router.complete("other", "hello", logprobs=True, n=2)
+    choices = result.response["choices"]
+    assert [c["index"] for c in choices] == [0, 1]
+    assert choices[0]["logprobs"]["content"][0]["logprob"] == -0.25
+    assert result.content == choices[0]["message"]["content"]
+    assert "tool_calls" not in result.to_dict()
+
+
+async def test_a_streamed_tool_call_is_assembled_like_a_completed_one(world, router) -> None:
+    stream = router.stream("other", "weather in Paris?", tools=[WEATHER_TOOL])
+    chunks = [chunk.data async for chunk in stream.chunks()]
+    assert chunks[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == "get_weather"
+    result = stream.result
+    assert result.finish_reason == "tool_calls"
+    (call,) = result.tool_calls
+    assert json.loads(call["function"]["arguments"]) == {"city": "fake"}
+    assert result.response["system_fingerprint"] == "fp_fake"
+    assert result.usage is not None and result.usage.completion_tokens > 0
