@@ -80,7 +80,7 @@ class ScriptedStream:
     no_done: bool = False  # ends cleanly without [DONE]
     tool_call: tuple[str, str] | None = None  # (name, arguments) instead of text
     headers: Mapping[str, str] = field(default_factory=dict)
-    usage: Usage = Usage(prompt_tokens=3, completion_tokens=4)
+    usage: Usage = field(default_factory=lambda: Usage(prompt_tokens=3, completion_tokens=4))
 
 
 class ScriptedEventStream:

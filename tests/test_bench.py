@@ -219,7 +219,11 @@ def outcome(*summaries: Summary) -> Outcome:
     rec = recommend("fast", ["groq:small", "backup:big"], ranked)
     plan = Plan((TargetSpend(Target("groq:small"), (("groq#1", 10),), False),),
                 (Spend("groq", "small", "groq#1", 10, 1000, 990, "day"),))  # fmt: skip
-    return Outcome(10, 2, 69, "latency", 0.9, ranked, [rec], plan, (("dead:m", "set D"),), 3.2)
+    return Outcome(
+        requests=10, concurrency=2, prompt_chars=69, rank_by="latency", min_success=0.9,
+        ranked=ranked, recommendations=[rec], plan=plan, skipped=(("dead:m", "set D"),),
+        elapsed_s=3.2,
+    )  # fmt: skip
 
 
 FIXED = (
@@ -521,7 +525,7 @@ def test_spend_over_the_share_of_a_daily_budget_is_refused_without_a_terminal(
 
 
 def test_spend_is_asked_for_on_a_terminal(capped: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("llmroute.cli.bench.interactive", lambda: True)
+    monkeypatch.setattr("llmroute.cli.bench_run.interactive", lambda: True)
     declined = bench(capped, "-m", "groq:small", "-n", "10", stdin="n\n")
     assert declined.exit_code == 1
     assert "Spend 4 requests of groq#1's 20/day on small; 4 requests of groq#2's" in declined.stderr

@@ -209,16 +209,21 @@ def test_the_note_names_who_answered_and_what_was_tried_first() -> None:
         return Candidate(provider, ApiKey(f"{provider}#{index}", "VAR", "secret-value"), model)
 
     attempts = (
-        Attempt(candidate("groq", 1, "small"), "rate_limited", "slow down", 429, 0.01),
-        Attempt(candidate("groq", 2, "small"), "skipped", "cooling down"),
-        Attempt(candidate("backup", 1, "big"), "ok", "", None, 0.3),
-    )
-    result = Result("hi", attempts[-1].candidate, 0.42, Usage(12, 3), attempts, "stop", 0.1)
+        Attempt(candidate=candidate("groq", 1, "small"), outcome="rate_limited",
+                reason="slow down", status=429, latency_s=0.01),
+        Attempt(candidate=candidate("groq", 2, "small"), outcome="skipped",
+                reason="cooling down"),
+        Attempt(candidate=candidate("backup", 1, "big"), outcome="ok", latency_s=0.3),
+    )  # fmt: skip
+    result = Result(content="hi", candidate=attempts[-1].candidate, latency_s=0.42,
+                    usage=Usage(12, 3), attempts=attempts, finish_reason="stop",
+                    ttft_s=0.1)  # fmt: skip
     assert note_line(result) == (
         "backup#1 · big · 0.42s (first token 0.10s) · 12 in / 3 out tokens"
         " · after groq#1/small rate_limited 429"
     )
-    plain = Result("hi", attempts[0].candidate, 1.0, None, attempts[-1:])
+    plain = Result(content="hi", candidate=attempts[0].candidate, latency_s=1.0, usage=None,
+                   attempts=attempts[-1:])  # fmt: skip
     assert note_line(plain) == "groq#1 · small · 1.00s"
 
 

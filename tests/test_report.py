@@ -23,10 +23,13 @@ def render(result: Result) -> str:
 
 def test_answer_with_one_fallback() -> None:
     attempts = (
-        Attempt(Candidate("groq", KEY1, MODEL), "rate_limited", "Rate limit reached", 429, 0.12),
-        Attempt(Candidate("groq", KEY2, MODEL), "ok", "", 200, 0.84),
-    )
-    result = Result("hi", attempts[1].candidate, 0.96, Usage(52, 61), attempts, "stop")
+        Attempt(candidate=Candidate("groq", KEY1, MODEL), outcome="rate_limited",
+                reason="Rate limit reached", status=429, latency_s=0.12),
+        Attempt(candidate=Candidate("groq", KEY2, MODEL), outcome="ok", status=200,
+                latency_s=0.84),
+    )  # fmt: skip
+    result = Result(content="hi", candidate=attempts[1].candidate, latency_s=0.96,
+                    usage=Usage(52, 61), attempts=attempts, finish_reason="stop")  # fmt: skip
     lines = [line.rstrip() for line in render(result).splitlines()]
     assert lines[0] == f"✓ groq#2 · {MODEL} · 0.96s · 52 in / 61 out tokens · 1 fallback"
     assert lines[1] == "tried first"
@@ -38,12 +41,16 @@ def test_answer_with_one_fallback() -> None:
 
 def test_answer_at_first_try_is_one_line() -> None:
     candidate = Candidate("groq", KEY1, MODEL)
-    result = Result("hi", candidate, 0.5, None, (Attempt(candidate, "ok", "", 200, 0.5),))
+    answer = Attempt(candidate=candidate, outcome="ok", status=200, latency_s=0.5)
+    result = Result(
+        content="hi", candidate=candidate, latency_s=0.5, usage=None, attempts=(answer,)
+    )
     assert render(result).strip() == f"✓ groq#1 · {MODEL} · 0.50s"
 
 
 def test_quiet_report_prints_nothing() -> None:
     out = io.StringIO()
     candidate = Candidate("groq", KEY1, MODEL)
-    Report(Console(file=out), quiet=True).result(Result("hi", candidate, 0.5, None, ()))
+    result = Result(content="hi", candidate=candidate, latency_s=0.5, usage=None, attempts=())
+    Report(Console(file=out), quiet=True).result(result)
     assert out.getvalue() == ""

@@ -18,7 +18,7 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     requests: int  # per target
     concurrency: int

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from llmroute.router import Event, Router
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BenchSpec:
     targets: Sequence[Target]
     requests: int

@@ -11,7 +11,7 @@ from llmroute.cli.options import (
     DeadlineOpt,
     MaxTokensOpt,
     ModelOpt,
-    PairsOpt,
+    RequestOptions,
     SystemOpt,
     TaskOpt,
     TemperatureOpt,
@@ -19,6 +19,7 @@ from llmroute.cli.options import (
     TtftOpt,
     VerboseOpt,
 )
+from llmroute.cli.pairs import PairsOpt, request_params
 
 
 def ask(
@@ -49,21 +50,15 @@ def ask(
     Until the first token arrives, a failing provider is replaced by the next one unseen. If
     the answer breaks after that, the text so far stays, the break is reported, exit code 1.
     """
-    from llmroute.cli.prompt import request_params
-    from llmroute.cli.run import AskRequest, run_ask
+    from llmroute.cli.ask_run import AskOptions, run_ask
 
-    request = AskRequest(
-        prompt=prompt,
-        task=model or task,
-        system=system,
+    request = RequestOptions(
+        task=task, model=model, system=system, quiet=quiet, config=config, timeout=timeout,
+        deadline=deadline, ttft_timeout=ttft_timeout, verbose=verbose,
         params=request_params(temperature, max_tokens, option),
-        json_output=json_output,
+    )  # fmt: skip
+    options = AskOptions(
+        request=request, prompt=prompt, json_output=json_output,
         stream=not (no_stream or json_output),
-        quiet=quiet,
-        config=config,
-        timeout=timeout,
-        deadline=deadline,
-        ttft_timeout=ttft_timeout,
-        verbose=verbose,
-    )
-    raise typer.Exit(run_ask(request))
+    )  # fmt: skip
+    raise typer.Exit(run_ask(options))

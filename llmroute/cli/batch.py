@@ -58,7 +58,8 @@ def batch(
     from llmroute.cli.batch_run import BatchArgs, run_batch_command
 
     args = BatchArgs(
-        input_path, output, task, concurrency, text, ordered, retry_failed, strict, quiet,
-        config, timeout, deadline, verbose,
+        input_path=input_path, output=output, task=task, concurrency=concurrency, text=text,
+        ordered=ordered, retry_failed=retry_failed, strict=strict, quiet=quiet, config=config,
+        timeout=timeout, deadline=deadline, verbose=verbose,
     )  # fmt: skip
     raise typer.Exit(run_batch_command(args))

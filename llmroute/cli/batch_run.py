@@ -17,7 +17,7 @@ from llmroute.cli.report import Report
 from llmroute.errors import UsageError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchArgs:
     input_path: str
     output: str

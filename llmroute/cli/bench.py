@@ -3,10 +3,9 @@ order that suggests. The plan and the progress go to stderr, the results to stdo
 
 from __future__ import annotations
 
-import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -18,19 +17,6 @@ from llmroute.cli.options import (
     TtftOpt,
     VerboseOpt,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
-    from llmroute.bench.options import BenchOptions
-    from llmroute.bench.outcome import Outcome
-    from llmroute.bench.plan import Plan, Spend
-    from llmroute.bench.target import Selection, Target
-    from llmroute.cli.report import Report
-    from llmroute.config import Config
-    from llmroute.pools import Pool
-
-DEFAULT_PROMPT = "Count from 1 to 20, separated by spaces. Reply with the numbers only."
 
 
 class RankBy(StrEnum):
@@ -119,152 +105,13 @@ def bench(
     terminal) to stderr. Exit code 0 when some request was answered, 1 when none was or the
     spend was declined, 2 for usage and configuration errors.
     """
-    from llmroute.bench.options import BenchOptions
-    from llmroute.cli.boundary import guarded
-    from llmroute.cli.report import Report
+    from llmroute.cli.bench_run import BenchOptions, run_bench_command
 
     options = BenchOptions(
         task=task, models=tuple(model or ()), all_tasks=all_tasks, route=route,
         requests=requests, concurrency=concurrency, prompt=prompt, prompt_file=prompt_file,
         max_tokens=max_tokens, rank_by=rank_by.value, max_share=max_share, yes=yes,
         json_output=json_output, csv_output=csv_output, quiet=quiet, config=config,
-        timeout=timeout, deadline=deadline, ttft_timeout=ttft_timeout,
+        timeout=timeout, deadline=deadline, ttft_timeout=ttft_timeout, verbose=verbose,
     )  # fmt: skip
-    report = Report.for_stderr(quiet=quiet, verbose=verbose)
-    raise typer.Exit(guarded(lambda: _run(options, report), report, json_output=json_output))
-
-
-def _run(o: BenchOptions, report: Report) -> int:
-    """Plan, ask when the plan is costly, measure, then print the outcome."""
-    from llmroute.bench.target import select
-    from llmroute.cli import bench_view as view
-    from llmroute.environment import load_environment, locate_config
-    from llmroute.errors import UsageError
-    from llmroute.pools import build_pools
-
-    if o.json_output and o.csv_output:
-        raise UsageError("--json and --csv both print to stdout: choose one")
-    prompt = read_bench_prompt(o.prompt, o.prompt_file)
-    env = load_environment()
-    config = locate_config(o.config, env)
-    pools = build_pools(config, env)
-    chosen = select(config, pools, task=o.task, models=o.models, all_tasks=o.all_tasks,
-                    route=o.route)  # fmt: skip
-    plan = _plan(config, env, pools, chosen.targets, o.requests)
-    if not o.quiet:
-        report.console.print(view.plan_text(chosen, plan, o.requests, o.concurrency,
-                                            len(prompt), o.max_share), soft_wrap=True)  # fmt: skip
-    if plan.over(o.max_share) and not o.yes and not _confirmed(plan, o.max_share):
-        report.error("bench declined: nothing was sent")
-        return 1
-    outcome = _measure(o, report, config, env, chosen, plan, prompt)
-    _print(o, report, outcome)
-    return 0 if outcome.answered else 1
-
-
-def _measure(
-    o: BenchOptions,
-    report: Report,
-    config: Config,
-    env: Mapping[str, str],
-    chosen: Selection,
-    plan: Plan,
-    prompt: str,
-) -> Outcome:
-    import asyncio
-    import time
-
-    from llmroute.bench.outcome import Outcome
-    from llmroute.bench.ranking import MIN_SUCCESS, rank, recommend
-    from llmroute.bench.runner import BenchSpec, run_bench
-    from llmroute.cli import bench_view as view
-
-    spec = BenchSpec(
-        chosen.targets, o.requests, o.concurrency, [{"role": "user", "content": prompt}],
-        {"max_tokens": o.max_tokens} if o.max_tokens else {},
-        o.deadline, o.timeout, o.ttft_timeout,
-    )  # fmt: skip
-    started = time.perf_counter()
-    with view.progress(report.console, enabled=not o.quiet) as listener:
-        summaries = asyncio.run(run_bench(config, env, spec, listener))
-    ranked = rank(summaries, o.rank_by, MIN_SUCCESS)
-    advice = [recommend(t, [str(e) for e in config.tasks[t]], ranked) for t in chosen.tasks]
-    return Outcome(
-        o.requests, o.concurrency, len(prompt), o.rank_by, MIN_SUCCESS, ranked,
-        [a for a in advice if len(a.unranked) < len(a.configured)], plan, chosen.skipped,
-        time.perf_counter() - started,
-    )  # fmt: skip
-
-
-def _print(o: BenchOptions, report: Report, outcome: Outcome) -> None:
-    import json
-
-    from llmroute.cli import bench_view as view
-    from llmroute.cli.report import make_console
-
-    if o.json_output:
-        sys.stdout.write(json.dumps(outcome.to_dict(), ensure_ascii=False) + "\n")
-    elif o.csv_output:
-        sys.stdout.write(outcome.to_csv())
-    else:
-        view.print_outcome(make_console(stderr=False), outcome)
-        if not o.quiet:
-            view.print_waits(report.console, outcome)
-
-
-def read_bench_prompt(prompt: str | None, prompt_file: Path | None) -> str:
-    from llmroute.errors import UsageError
-
-    if prompt is not None and prompt_file is not None:
-        raise UsageError("give the prompt with --prompt or --prompt-file, not both")
-    if prompt_file is not None:
-        try:
-            prompt = prompt_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read the prompt file {prompt_file}: {exc}") from None
-    text = DEFAULT_PROMPT if prompt is None else prompt
-    if not text.strip():
-        raise UsageError("the prompt is empty: give some text with --prompt or --prompt-file")
-    return text
-
-
-def _plan(
-    config: Config,
-    env: Mapping[str, str],
-    pools: Mapping[str, Pool],
-    targets: Sequence[Target],
-    requests: int,
-) -> Plan:
-    """The spend, checked against what the shared state says is left of each budget."""
-    import time
-
-    from llmroute.bench.plan import plan_spend
-    from llmroute.state import open_store, state_url
-
-    store = open_store(state_url(config, env))
-    try:
-        now = time.time()
-        return plan_spend(config, pools, targets, requests, store.snapshot(now).usage, now)
-    finally:
-        store.close()
-
-
-def _confirmed(plan: Plan, share: float) -> bool:
-    from llmroute.errors import UsageError
-
-    over = plan.over(share)
-    if not interactive():
-        raise UsageError(
-            f"bench would spend more than {share:.0%} of what is left of a daily budget "
-            f"({_phrases(over)}); pass --yes to go ahead, or lower -n"
-        )
-    return typer.confirm(f"Spend {_phrases(over)}?", default=False, err=True)
-
-
-def _phrases(over: list[Spend]) -> str:
-    return "; ".join(s.phrase() for s in over)
-
-
-def interactive() -> bool:
-    """Someone can answer a question: stdin and stderr are terminals."""
-    return sys.stdin.isatty() and sys.stderr.isatty()
+    raise typer.Exit(run_bench_command(options))

@@ -11,7 +11,7 @@ from llmroute.cli.options import (
     DeadlineOpt,
     MaxTokensOpt,
     ModelOpt,
-    PairsOpt,
+    RequestOptions,
     SystemOpt,
     TaskOpt,
     TemperatureOpt,
@@ -19,6 +19,7 @@ from llmroute.cli.options import (
     TtftOpt,
     VerboseOpt,
 )
+from llmroute.cli.pairs import PairsOpt, request_params
 
 
 def chat(
@@ -50,19 +51,11 @@ def chat(
     replies go to stdout one after another, each ending with a newline, and nothing else does.
     The first turn that fails ends the session with the exit code `ask` would give.
     """
-    from llmroute.chat.repl import ChatOptions, run_chat
-    from llmroute.cli.prompt import request_params
+    from llmroute.cli.chat_run import run_chat
 
-    options = ChatOptions(
-        task=task,
-        model=model,
-        system=system,
+    options = RequestOptions(
+        task=task, model=model, system=system, quiet=quiet, config=config, timeout=timeout,
+        deadline=deadline, ttft_timeout=ttft_timeout, verbose=verbose,
         params=request_params(temperature, max_tokens, option),
-        quiet=quiet,
-        config=config,
-        timeout=timeout,
-        deadline=deadline,
-        ttft_timeout=ttft_timeout,
-        verbose=verbose,
-    )
+    )  # fmt: skip
     raise typer.Exit(run_chat(options))

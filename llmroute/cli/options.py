@@ -1,9 +1,12 @@
-"""Options shared by several commands, declared once so they read and behave the same."""
+"""Options shared by several commands, declared once so they read and behave the same; and
+`RequestOptions`, the one object that carries the shared options of `ask` and `chat`."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,12 +24,6 @@ ConfigOpt = Annotated[
 SystemOpt = Annotated[str | None, typer.Option("-s", "--system", help="System prompt.")]
 TemperatureOpt = Annotated[float | None, typer.Option("--temperature", min=0.0)]
 MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", min=1)]
-PairsOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "-o", "--option", metavar="KEY VALUE", help="Extra request parameter (repeatable)."
-    ),
-]
 TimeoutOpt = Annotated[
     float | None,
     typer.Option(
@@ -50,3 +47,24 @@ TtftOpt = Annotated[
 VerboseOpt = Annotated[
     int, typer.Option("-v", "--verbose", count=True, help="Log every attempt (-vv: debug).")
 ]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestOptions:
+    """What `ask` and `chat` both take: where to route, what to send, how long to wait."""
+
+    task: str | None = None
+    model: str | None = None  # a pinned `provider:model`, which wins over the task
+    system: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)  # request parameters (`-o`, ...)
+    quiet: bool = False
+    config: Path | None = None
+    timeout: float | None = None
+    deadline: float | None = None
+    ttft_timeout: float | None = None
+    verbose: int = 0
+
+    @property
+    def target(self) -> str | None:
+        """What the router routes by: the pinned model, else the task."""
+        return self.model or self.task

@@ -1,12 +1,23 @@
-"""`-o KEY VALUE` options, which Typer cannot declare (a list of tuples)."""
+"""`-o KEY VALUE`: the option's declaration, the command class that gives it two values each
+time (Typer cannot declare a list of pairs), and the request parameters it makes."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Iterable
+from typing import Annotated, Any
 
+import typer
 from typer.core import TyperCommand
 
 PAIR_OPTIONS = frozenset({"option"})
+
+PairsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "-o", "--option", metavar="KEY VALUE", help="Extra request parameter (repeatable)."
+    ),
+]
 
 
 class PairOptionsCommand(TyperCommand):
@@ -17,3 +28,26 @@ class PairOptionsCommand(TyperCommand):
         for param in self.params:
             if param.name in PAIR_OPTIONS:
                 param.nargs = 2
+
+
+def parse_options(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """`-o KEY VALUE`: VALUE is read as JSON when it is JSON (numbers, true, lists), else text."""
+    options: dict[str, Any] = {}
+    for key, value in pairs:
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def request_params(
+    temperature: float | None, max_tokens: int | None, pairs: Iterable[Iterable[str]] | None
+) -> dict[str, Any]:
+    """The request parameters of the command line: `-o` pairs, then the named options."""
+    params = parse_options((key, value) for key, value in pairs or ())
+    if temperature is not None:
+        params["temperature"] = temperature
+    if max_tokens is not None:
+        params["max_tokens"] = max_tokens
+    return params

@@ -1,4 +1,4 @@
-"""The chat loop: read a line, do what it says, stream the reply to stdout, note it on stderr.
+"""Running `chat`: read a line, do what it says, stream the reply to stdout, note it on stderr.
 
 One router (and one event loop, an asyncio.Runner) serves the whole session; each turn is one
 `runner.run()`. While a reply streams, the Runner turns Ctrl-C into the cancellation of that
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmroute.chat.commands import (
     Clear,
@@ -32,10 +30,11 @@ from llmroute.chat.commands import (
     Undo,
     help_text,
 )
-from llmroute.chat.lines import MORE, PROMPT, Lines, PipedLines, TerminalLines
 from llmroute.chat.note import note_line
 from llmroute.chat.session import Session
-from llmroute.cli.boundary import EXIT_OK, EXIT_USAGE, exit_code, guarded
+from llmroute.cli.boundary import EXIT_OK, EXIT_USAGE, emit, exit_code, guarded
+from llmroute.cli.chat_lines import MORE, PROMPT, Lines, PipedLines, TerminalLines
+from llmroute.cli.options import RequestOptions
 from llmroute.cli.report import Report
 from llmroute.errors import (
     ConfigError,
@@ -49,31 +48,16 @@ if TYPE_CHECKING:
     from llmroute.router import Router
 
 
-@dataclass(frozen=True)
-class ChatOptions:
-    task: str | None = None
-    model: str | None = None
-    system: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    quiet: bool = False
-    config: Path | None = None
-    timeout: float | None = None
-    deadline: float | None = None
-    ttft_timeout: float | None = None
-    verbose: int = 0
-
-
-def run_chat(options: ChatOptions) -> int:
+def run_chat(options: RequestOptions) -> int:
     report = Report.for_stderr(quiet=options.quiet, verbose=options.verbose)
     return guarded(lambda: _chat(options, report), report)
 
 
-def _chat(options: ChatOptions, report: Report) -> int:
+def _chat(options: RequestOptions, report: Report) -> int:
     from llmroute.environment import state_dir
     from llmroute.router import Router
 
     session = Session(task=options.task, model=options.model, system=options.system)
-    params = dict(options.params)
     with asyncio.Runner() as runner:
         router = Router.from_path(options.config, observer=report.event)
         try:
@@ -84,7 +68,7 @@ def _chat(options: ChatOptions, report: Report) -> int:
                 else PipedLines(sys.stdin)
             )
             try:
-                return Chat(router, runner, session, report, options, params).loop(lines)
+                return Chat(router, runner, session, report, options).loop(lines)
             finally:
                 lines.close()
         finally:
@@ -98,11 +82,10 @@ class Chat:
         runner: asyncio.Runner,
         session: Session,
         report: Report,
-        options: ChatOptions,
-        params: dict[str, Any],
+        options: RequestOptions,
     ) -> None:
         self.router, self.runner, self.session = router, runner, session
-        self.report, self.options, self.params = report, options, params
+        self.report, self.options = report, options
         self.interactive = True
         self._at_line_start = True  # stdout: did the last reply end its line?
         self._reader_gone = False
@@ -200,7 +183,7 @@ class Chat:
         o = self.options
         stream = self.router.stream(
             self.session.target, messages, deadline=o.deadline, timeout=o.timeout,
-            ttft_timeout=o.ttft_timeout, **self.params,
+            ttft_timeout=o.ttft_timeout, **o.params,
         )  # fmt: skip
         async for text in stream:
             self._write(text)
@@ -246,14 +229,8 @@ class Chat:
         if not text:
             return
         self._at_line_start = text.endswith("\n")
-        try:
-            sys.stdout.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:
+        if not emit(text):
             self._reader_gone = True
-            # Point stdout at /dev/null so that later writes and the last flush do not fail.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
 
     def _end_line(self, *, always: bool = False) -> None:
         """Every reply ends its line, so the note and the next prompt start on their own

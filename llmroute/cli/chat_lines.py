@@ -1,4 +1,4 @@
-"""Where chat input comes from: a terminal (line editing, history, completion) or a pipe.
+"""Where `chat` input comes from: a terminal (line editing, history, completion) or a pipe.
 
 Both raise EOFError at the end of input and KeyboardInterrupt on Ctrl-C.
 """

@@ -1,0 +1,99 @@
+"""Running `ask`: read the prompt, build the router, send the request, print the answer and
+the report."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+from llmroute.attempt import Result
+from llmroute.cli.boundary import emit, guarded
+from llmroute.cli.options import RequestOptions
+from llmroute.cli.report import Report
+from llmroute.errors import UsageError
+
+
+@dataclass(frozen=True, kw_only=True)
+class AskOptions:
+    """`ask`'s own options, on top of those it shares with `chat`."""
+
+    request: RequestOptions
+    prompt: str | None = None
+    json_output: bool = False
+    stream: bool = True
+
+
+def run_ask(options: AskOptions) -> int:
+    request = options.request
+    report = Report.for_stderr(quiet=request.quiet, verbose=request.verbose)
+    return guarded(lambda: _ask(options, report), report, json_output=options.json_output)
+
+
+def _ask(options: AskOptions, report: Report) -> int:
+    prompt = read_prompt(options.prompt, sys.stdin)
+    messages = build_messages(prompt, options.request.system)
+    if options.stream:
+        result = asyncio.run(_stream(options.request, report, messages))
+    else:
+        result = asyncio.run(_complete(options.request, report, messages))
+        if options.json_output:
+            emit(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            emit(result.content)
+    if not options.json_output and not result.content.endswith("\n"):
+        emit("\n")
+    report.result(result)
+    return 0
+
+
+def read_prompt(argument: str | None, stdin: TextIO) -> str:
+    """Stdin first, then the argument, separated by a blank line; either may be absent."""
+    piped = "" if stdin.isatty() else stdin.read()
+    parts = [p for p in (piped.strip("\n"), (argument or "").strip("\n")) if p.strip()]
+    if not parts:
+        raise UsageError(
+            'nothing to ask: give a prompt, e.g. llmroute ask "hello", or pipe text in'
+        )
+    return "\n\n".join(parts)
+
+
+def build_messages(prompt: str, system: str | None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": prompt}]
+
+
+async def _complete(
+    request: RequestOptions, report: Report, messages: list[dict[str, str]]
+) -> Result:
+    from llmroute.router import Router
+
+    async with Router.from_path(request.config, observer=report.event) as router:
+        return await router.complete(
+            request.target, messages, deadline=request.deadline, timeout=request.timeout,
+            **request.params,
+        )  # fmt: skip
+
+
+async def _stream(
+    request: RequestOptions, report: Report, messages: list[dict[str, str]]
+) -> Result:
+    """Each piece of the answer goes out as it arrives; a break keeps what was shown."""
+    from llmroute.errors import StreamBrokenError
+    from llmroute.router import Router
+
+    async with Router.from_path(request.config, observer=report.event) as router:
+        stream = router.stream(
+            request.target, messages, deadline=request.deadline, timeout=request.timeout,
+            ttft_timeout=request.ttft_timeout, **request.params,
+        )  # fmt: skip
+        async with stream:
+            try:
+                async for text in stream:
+                    emit(text)
+            except StreamBrokenError as broken:
+                report.broken_line(broken.partial)
+                raise
+        return stream.result
