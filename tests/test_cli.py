@@ -65,6 +65,17 @@ def test_system_options_and_params_reach_the_provider(world: World) -> None:
     )
 
 
+def test_json_output_carries_the_tool_calls(world: World) -> None:
+    tool = {"type": "function", "function": {"name": "get_time", "parameters": {}}}
+    result = ask(world, "what time is it?", "--json", "-o", "tools", json.dumps([tool]))
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert payload["finish_reason"] == "tool_calls"
+    (call,) = payload["tool_calls"]
+    assert call["function"] == {"name": "get_time", "arguments": "{}"}
+    assert world.server.log[-1].body["tools"] == [tool]  # type: ignore[index]
+
+
 def test_json_output_fields(world: World) -> None:
     world.groq_keys[0].script(Reply.rate_limited(reset=20))
     result = ask(world, "hello", "--json")
