@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 from llmroute.attempt import Candidate, Usage
 from llmroute.keys import ApiKey
 from llmroute.sse import StreamEvent, parse_events
@@ -206,3 +208,14 @@ class ScriptedUpstream:
 
     async def aclose(self) -> None:
         pass
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def upstream(clock: FakeClock) -> ScriptedUpstream:
+    """A scripted upstream whose stalls run on the test's fake clock."""
+    return ScriptedUpstream(clock)

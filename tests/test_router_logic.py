@@ -33,16 +33,6 @@ ENV = {
 }  # fmt: skip
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def upstream(clock: FakeClock) -> ScriptedUpstream:
-    return ScriptedUpstream(clock)
-
-
 def router(
     upstream: ScriptedUpstream, clock: FakeClock, env: dict[str, str] = ENV, **kw: object
 ) -> Router:

@@ -57,16 +57,6 @@ class LedgerStore(MemoryStore):
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def upstream(clock: FakeClock) -> ScriptedUpstream:
-    return ScriptedUpstream(clock)
-
-
-@pytest.fixture
 def store() -> LedgerStore:
     return LedgerStore()
 
