@@ -70,6 +70,20 @@ class Attempt:
             "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 4),
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Attempt:
+        """The record `to_dict` wrote (a gateway's report): the key is known by alias only."""
+        return cls(
+            candidate=_candidate(data), outcome=str(data["outcome"]),
+            reason=data.get("error") or "", status=data.get("status"),
+            latency_s=float(data.get("latency_s") or 0.0), ttft_s=data.get("ttft_s"),
+        )  # fmt: skip
+
+
+def _candidate(data: Mapping[str, Any]) -> Candidate:
+    alias = str(data["key"])
+    return Candidate(str(data["provider"]), ApiKey(alias, None, ""), str(data["model"]))
+
 
 @dataclass(frozen=True, kw_only=True)
 class Result:
@@ -90,9 +104,10 @@ class Result:
     @property
     def tool_calls(self) -> list[Any]:
         """The first choice's tool calls, as the provider sent them ([] when there are none)."""
-        choices = self.response.get("choices") or [{}]
-        message = choices[0].get("message") or {} if isinstance(choices[0], dict) else {}
-        calls = message.get("tool_calls")
+        choices = self.response.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        message = first.get("message") if isinstance(first, dict) else None
+        calls = message.get("tool_calls") if isinstance(message, dict) else None
         return list(calls) if isinstance(calls, list) else []
 
     @property
@@ -119,3 +134,17 @@ class Result:
             **({"tool_calls": self.tool_calls} if self.tool_calls else {}),
             "attempts": [a.to_dict() for a in self.attempts],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        """The result `to_dict` wrote (a gateway's report), without the provider's response."""
+        usage = data.get("usage")
+        return cls(
+            content=str(data.get("content") or ""), candidate=_candidate(data),
+            latency_s=float(data.get("latency_s") or 0.0),
+            usage=Usage(int(usage["prompt_tokens"]), int(usage["completion_tokens"]))
+            if usage else None,
+            attempts=tuple(Attempt.from_dict(a) for a in data.get("attempts") or ()),
+            finish_reason=data.get("finish_reason"), ttft_s=data.get("ttft_s"),
+            waited_s=float(data.get("waited_s") or 0.0),
+        )  # fmt: skip

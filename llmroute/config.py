@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from llmroute.errors import ConfigError
+from llmroute.errors import ConfigError, UnknownRouteError
 from llmroute.rate import Rate, parse_rate
 
 FALLBACK_TASK = "fallback"
@@ -83,7 +83,7 @@ class Config:
         """The task's entries with the `fallback` task appended (without repeats)."""
         if task not in self.tasks:
             known = ", ".join(sorted(self.tasks)) or "none"
-            raise ConfigError(
+            raise UnknownRouteError(
                 f"{self.source}: there is no task {task!r} (known tasks: {known}); "
                 f"pick one with -t or add [tasks.{task}] to the config"
             )

@@ -29,7 +29,12 @@ from llmroute.classify import UPSTREAM_FAILURES, classify
 from llmroute.clock import Clock, SystemClock
 from llmroute.config import ProviderConfig, RouteEntry, parse_entry
 from llmroute.cooldowns import CooldownPolicy
-from llmroute.errors import ConfigError, NoUsableCandidateError, StreamBrokenError
+from llmroute.errors import (
+    ConfigError,
+    NoUsableCandidateError,
+    StreamBrokenError,
+    UnknownRouteError,
+)
 from llmroute.failures import Failure, FailureKind
 from llmroute.health import Health
 from llmroute.keys import Redactor
@@ -92,10 +97,13 @@ class Engine:
         task = task or self.config.settings.default_task
         if ":" not in task:
             return self.config.route(task)
-        entry = parse_entry(task, "--model")
+        try:
+            entry = parse_entry(task, "--model")
+        except ConfigError as exc:
+            raise UnknownRouteError(str(exc)) from None
         if entry.provider not in self.config.providers:
             known = ", ".join(sorted(self.config.providers))
-            raise ConfigError(
+            raise UnknownRouteError(
                 f"{self.config.source}: no provider {entry.provider!r} for {task!r}; "
                 f"known providers: {known}"
             )

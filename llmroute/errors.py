@@ -21,6 +21,10 @@ class UsageError(LLMRouteError):
     """The command or call was used wrongly (exit 2)."""
 
 
+class UnknownRouteError(ConfigError):
+    """No task or provider by the name a request asked for (exit 2; a gateway's 404)."""
+
+
 class NoUsableCandidateError(ConfigError):
     """A task has no candidate at all, e.g. because no API key variable is set (exit 2)."""
 

@@ -14,7 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from llmroute.assembly import Assembly
-from llmroute.attempt import Result
+from llmroute.attempt import Attempt, Candidate, Result
 from llmroute.classify import UPSTREAM_FAILURES
 from llmroute.engine import Dispatch, Engine, Lease
 from llmroute.errors import UsageError
@@ -47,12 +47,24 @@ class AnswerStream:
         self._ttft_timeout = ttft_timeout or engine.config.settings.ttft_timeout
         self._result: Result | None = None
         self._generator: AsyncGenerator[Any, None] | None = None
+        self._dispatch: Dispatch | None = None
+        self._lease: Lease | None = None  # the candidate answering, once its content began
 
     @property
     def result(self) -> Result:
         if self._result is None:
             raise UsageError("the stream has not finished: iterate it to the end first")
         return self._result
+
+    @property
+    def candidate(self) -> Candidate | None:
+        """Who is answering, from the first content on (None before it)."""
+        return self._lease.candidate if self._lease else None
+
+    @property
+    def attempts(self) -> tuple[Attempt, ...]:
+        """Every attempt so far: before the first content, the fallbacks taken to get it."""
+        return tuple(self._dispatch.run.attempts) if self._dispatch else ()
 
     def __aiter__(self) -> AsyncIterator[str]:
         return self._reading(self._texts())
@@ -90,7 +102,9 @@ class AnswerStream:
     async def _chunks(self) -> AsyncGenerator[Chunk, None]:
         task, messages, params, deadline, timeout = self._request
         dispatch = self._engine.dispatch(task, messages, params, deadline=deadline, timeout=timeout)
+        self._dispatch = dispatch
         lease, events, (head, end) = await self._first_content(dispatch)
+        self._lease = lease
         assembly = Assembly()
         try:
             for chunk in head:

@@ -122,7 +122,7 @@ LAYERS = (
     "state setup",  # state
     "upstream sse health pacing turns",  # seams
     "engine assembly streaming mapping router checkup status",  # engine
-    "batch bench chat",  # features
+    "batch bench chat gateway",  # features
     "cli __main__",  # the command line
 )
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from llmroute.cli import ask, batch, bench, chat, providers
+from llmroute.cli import ask, batch, bench, chat, providers, serve
 from llmroute.cli.pairs import PairOptionsCommand
 from llmroute.cli.state import state_app
 
@@ -25,6 +25,7 @@ app.command(name="chat", cls=PairOptionsCommand)(chat.chat)
 app.command(name="providers")(providers.providers)
 app.command(name="bench")(bench.bench)
 app.command(name="batch")(batch.batch)
+app.command(name="serve")(serve.serve)
 app.add_typer(state_app, name="state")
 
 

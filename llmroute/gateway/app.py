@@ -1,0 +1,227 @@
+"""The gateway: llmroute's engine behind OpenAI's HTTP API (Starlette, served by uvicorn).
+
+A client cannot tell it from a provider except by its `x-llmroute-*` headers: request fields
+pass through (after provider quirks) but `model`, which picks the route; the provider's answer
+and its chunks come back as sent. Fallback before the first content is invisible; a stream
+broken after it ends with an error event and no `[DONE]`, so clients know it is incomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from llmroute.errors import LLMRouteError, StreamBrokenError
+from llmroute.gateway.access import AccessLog, note
+from llmroute.gateway.errors import HTTPError, http_error
+from llmroute.gateway.wire import (
+    MAX_BODY_BYTES,
+    SSE_DONE,
+    ChatRequest,
+    WireError,
+    answer_headers,
+    read_chat_request,
+    sse_comment,
+    sse_event,
+    wanted,
+)
+from llmroute.router import Router
+from llmroute.sse import Chunk
+from llmroute.status import key_statuses, models_of
+from llmroute.streaming import AnswerStream
+
+log = logging.getLogger("llmroute.gateway")
+T = TypeVar("T")
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def build_app(
+    router: Router,
+    *,
+    token: str | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The ASGI app over one router; `token` makes `Authorization: Bearer <token>` required."""
+    gateway = Gateway(router, max_body, clock)
+    chat = Route("/v1/chat/completions", gateway.chat, methods=["POST"])
+    routes = [
+        chat,
+        Route("/chat/completions", gateway.chat, methods=["POST"]),  # base_url without /v1
+        Route("/v1/models", gateway.models, methods=["GET"]),
+        Route("/health", gateway.health, methods=["GET"]),
+        Route("/v1/llmroute/state", gateway.state, methods=["GET"]),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # the server stopped: close the upstream connections and the state store
+            await router.aclose()
+
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
+        lifespan=lifespan,
+    )
+    app.add_middleware(AccessLog, token=token, open_paths=frozenset({"/health"}))
+    return app
+
+
+class Gateway:
+    def __init__(self, router: Router, max_body: int, clock: Callable[[], float]) -> None:
+        self.router, self.max_body, self.clock = router, max_body, clock
+
+    async def chat(self, request: Request) -> Response:
+        try:
+            chat = await read_chat_request(request, self.max_body)
+        except WireError as exc:
+            return error_response(exc.error, report=False)
+        note(request, task=chat.task or self.router.config.settings.default_task)
+        try:
+            if chat.stream:
+                return await self._stream(request, chat)
+            return await self._complete(request, chat)
+        except LLMRouteError as exc:
+            note(request, attempts=getattr(exc, "attempts", None))
+            return error_response(http_error(exc, self.clock()), report=chat.report)
+
+    async def _complete(self, request: Request, chat: ChatRequest) -> Response:
+        settings = {k: v for k, v in chat.settings.items() if k != "ttft_timeout"}
+        answer = self.router.complete(chat.task, chat.messages, **settings, **chat.params)
+        result = await until_disconnected(request, answer)
+        if result is None:
+            return Response(status_code=499)  # the client went away; nobody reads this
+        note(request, candidate=result.candidate, attempts=result.attempts)
+        headers = answer_headers(result.candidate, result.fallbacks)
+        if chat.report:
+            headers["x-llmroute-report"] = json.dumps(_report(result.to_dict()))
+        return Response(
+            json.dumps(result.response).encode(), media_type="application/json", headers=headers
+        )
+
+    async def _stream(self, request: Request, chat: ChatRequest) -> Response:
+        answer = self.router.stream(chat.task, chat.messages, **chat.settings, **chat.params)
+        chunks = answer.chunks()
+        try:  # until the first content, everything can still be an honest HTTP error
+            first = await until_disconnected(request, anext(chunks, None))
+        except BaseException:
+            await answer.aclose()
+            raise
+        if first is None and answer.candidate is None:
+            await answer.aclose()
+            return Response(status_code=499)
+        note(request, candidate=answer.candidate, attempts=answer.attempts)
+        events = self._events(request, answer, first, chunks, chat)
+        return StreamingResponse(
+            events, media_type="text/event-stream",
+            headers={**SSE_HEADERS, **answer_headers(answer.candidate, answer.attempts)},
+            background=BackgroundTask(answer.aclose),  # if the stream never started
+        )  # fmt: skip
+
+    async def _events(
+        self,
+        request: Request,
+        answer: AnswerStream,
+        first: Chunk | None,
+        chunks: AsyncIterator[Chunk],
+        chat: ChatRequest,
+    ) -> AsyncIterator[bytes]:
+        try:
+            if first is not None and wanted(first, chat.include_usage):
+                yield sse_event(first.data)
+            async for chunk in chunks:
+                if wanted(chunk, chat.include_usage):
+                    yield sse_event(chunk.data)
+        except StreamBrokenError as broken:
+            note(request, attempts=broken.attempts, broken=True)
+            if chat.report:
+                yield sse_comment("llmroute", {"broken": http_error(broken, 0).body(report=True)})
+            yield sse_event({"error": {"message": str(broken), "type": "upstream_error",
+                                       "code": "stream_broken"}})  # fmt: skip
+            return  # no [DONE]: the answer is incomplete
+        finally:
+            await answer.aclose()  # a client that went away frees the budget and connection
+        note(request, attempts=answer.result.attempts)
+        if chat.report:
+            yield sse_comment("llmroute", {"result": _report(answer.result.to_dict())})
+        yield SSE_DONE
+
+    async def models(self, request: Request) -> Response:
+        config = self.router.config
+        ids = [*config.tasks]
+        for name in config.providers:
+            ids += [f"{name}:{model}" for model in models_of(config, name)]
+        data = [{"id": i, "object": "model", "created": 0, "owned_by": _owner(i)} for i in ids]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def state(self, request: Request) -> Response:
+        router, now = self.router, self.clock()
+        snapshot = await asyncio.to_thread(router.store.snapshot, now)
+        rows = key_statuses(router.config, router.engine.pools, snapshot, now)
+        return JSONResponse({"keys": [r.to_dict() for r in rows]})
+
+
+async def until_disconnected(request: Request, work: Awaitable[T]) -> T | None:
+    """`work`'s result, or None when the client disconnects first (then `work` is cancelled,
+    which releases what it holds)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # also when the server itself cancels us: nothing is left running
+        watcher.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return task.result() if not task.cancelled() else None
+
+
+async def _disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def error_response(error: HTTPError, *, report: bool) -> Response:
+    return JSONResponse(error.body(report=report), status_code=error.status, headers=error.headers)
+
+
+def _report(result: dict[str, Any]) -> dict[str, Any]:
+    """What `ask` prints on stderr: the result without the answer itself."""
+    return {k: v for k, v in result.items() if k not in ("content", "tool_calls")}
+
+
+def _owner(model_id: str) -> str:
+    return model_id.partition(":")[0] if ":" in model_id else "llmroute"
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
+    error = HTTPError(status=exc.status_code, message=str(exc.detail), type=kind)
+    return error_response(error, report=False)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug of llmroute's: a sentence for the client; uvicorn logs the traceback."""
+    error = HTTPError(
+        status=500, type="server_error",
+        message=f"internal error in llmroute ({type(exc).__name__}); see the gateway's log",
+    )  # fmt: skip
+    return error_response(error, report=False)
