@@ -85,6 +85,15 @@ def _candidate(data: Mapping[str, Any]) -> Candidate:
     return Candidate(str(data["provider"]), ApiKey(alias, None, ""), str(data["model"]))
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """Every candidate is cooling down; the request waits `seconds` for the earliest one."""
+
+    seconds: float
+    candidate: Candidate
+    reason: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class Result:
     """An answered request: the content, who answered, and everything tried on the way."""

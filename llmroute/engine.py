@@ -21,10 +21,9 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from llmroute.attempt import Attempt, Candidate, Result, Usage
+from llmroute.attempt import Attempt, Candidate, Result, Usage, Waiting
 from llmroute.classify import UPSTREAM_FAILURES, classify
 from llmroute.clock import Clock, SystemClock
 from llmroute.config import ProviderConfig, RouteEntry, parse_entry
@@ -52,15 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmroute")
 Messages = Sequence[Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
-class Waiting:
-    """Every candidate is cooling down; the request waits `seconds` for the earliest one."""
-
-    seconds: float
-    candidate: Candidate
-    reason: str
 
 
 Event = Attempt | Waiting

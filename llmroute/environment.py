@@ -48,16 +48,23 @@ def config_candidates(explicit: str | Path | None, env: Mapping[str, str]) -> li
     return [Path.cwd() / CONFIG_NAME, config_dir() / CONFIG_NAME]
 
 
-def locate_config(explicit: str | Path | None, env: Mapping[str, str]) -> Config:
-    """The first config found; an explicitly named file must exist. With none anywhere, the
-    built-in registry (routes.example.toml) serves, so that setting one API key is enough."""
+def config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    """The config file llmroute would load (None: the built-in registry); an explicitly named
+    file must exist."""
     paths = config_candidates(explicit, env)
     for path in paths:
         if path.is_file():
-            return load_config(path)
+            return path
     if explicit or env.get(CONFIG_ENV):
         raise ConfigError(f"config file {paths[0]} does not exist; check the path")
-    return builtin_config()
+    return None
+
+
+def locate_config(explicit: str | Path | None, env: Mapping[str, str]) -> Config:
+    """The first config found. With none anywhere, the built-in registry (routes.example.toml)
+    serves, so that setting one API key is enough."""
+    path = config_file(explicit, env)
+    return builtin_config() if path is None else load_config(path)
 
 
 def builtin_config() -> Config:

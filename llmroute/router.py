@@ -8,11 +8,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from llmroute.attempt import SKIPPED, Result
+from llmroute.attempt import SKIPPED, Result, Waiting
 from llmroute.clock import Clock
 from llmroute.config import Config, RouteEntry
 from llmroute.cooldowns import CooldownPolicy
-from llmroute.engine import Engine, Event, Observer, Waiting
+from llmroute.engine import Engine, Event, Observer
 from llmroute.mapping import Outcome, Request, map_requests
 from llmroute.setup import Setup, open_setup
 from llmroute.state import StateStore

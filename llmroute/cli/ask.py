@@ -39,6 +39,9 @@ def ask(
         bool, typer.Option("--no-stream", help="Print the answer at once, when it is complete.")
     ] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No report on stderr.")] = False,
+    direct: Annotated[
+        bool, typer.Option("--direct", help="Route in this process, even with a gateway running.")
+    ] = False,
     config: ConfigOpt = None,
     timeout: TimeoutOpt = None,
     deadline: DeadlineOpt = None,
@@ -49,6 +52,10 @@ def ask(
 
     Until the first token arrives, a failing provider is replaced by the next one unseen. If
     the answer breaks after that, the text so far stays, the break is reported, exit code 1.
+
+    With LLMROUTE_URL set (and LLMROUTE_SERVER_TOKEN if it wants one), or a local `llmroute
+    serve` running on the same config, the request goes through that gateway: the same
+    answer and report, without this process loading the router (a fraction of the start-up).
     """
     from llmroute.cli.ask_run import AskOptions, run_ask
 
@@ -59,6 +66,6 @@ def ask(
     )  # fmt: skip
     options = AskOptions(
         request=request, prompt=prompt, json_output=json_output,
-        stream=not (no_stream or json_output),
+        stream=not (no_stream or json_output), direct=direct,
     )  # fmt: skip
     raise typer.Exit(run_ask(options))

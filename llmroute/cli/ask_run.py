@@ -3,8 +3,8 @@ the report."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from typing import TextIO
@@ -13,7 +13,9 @@ from llmroute.attempt import Result
 from llmroute.cli.boundary import emit, guarded
 from llmroute.cli.options import RequestOptions
 from llmroute.cli.report import Report
-from llmroute.errors import UsageError
+from llmroute.errors import StreamBrokenError, UsageError
+
+log = logging.getLogger("llmroute")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +26,7 @@ class AskOptions:
     prompt: str | None = None
     json_output: bool = False
     stream: bool = True
+    direct: bool = False  # route in this process even when a gateway is there
 
 
 def run_ask(options: AskOptions) -> int:
@@ -35,10 +38,14 @@ def run_ask(options: AskOptions) -> int:
 def _ask(options: AskOptions, report: Report) -> int:
     prompt = read_prompt(options.prompt, sys.stdin)
     messages = build_messages(prompt, options.request.system)
-    if options.stream:
+    result = None if options.direct else _through_gateway(options, report, messages)
+    if result is None:
+        import asyncio  # only here: a gateway's client need not pay for it
+    if result is None and options.stream:
         result = asyncio.run(_stream(options.request, report, messages))
-    else:
+    elif result is None:
         result = asyncio.run(_complete(options.request, report, messages))
+    if not options.stream:
         if options.json_output:
             emit(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         else:
@@ -65,6 +72,43 @@ def build_messages(prompt: str, system: str | None) -> list[dict[str, str]]:
     return [*messages, {"role": "user", "content": prompt}]
 
 
+def _through_gateway(
+    options: AskOptions, report: Report, messages: list[dict[str, str]]
+) -> Result | None:
+    """Ask a running gateway (LLMROUTE_URL, or a local one serving the same config); None when
+    there is none, or it did not answer and nothing was sent: then route in process."""
+    from llmroute.environment import config_file, load_environment, state_dir
+    from llmroute.gateway.client import GatewayCall, GatewayUnreachable, find_gateway
+
+    request = options.request
+    env = load_environment()
+    target = find_gateway(env, state_dir(), config_file(request.config, env))
+    if target is None:
+        return None
+    body = {"messages": messages, **request.params}
+    if request.target:
+        body["model"] = request.target
+    settings = {
+        "deadline": request.deadline, "timeout": request.timeout,
+        "ttft_timeout": request.ttft_timeout,
+    }  # fmt: skip
+    call = GatewayCall(target, body, settings)
+    try:
+        if not options.stream:
+            return call.complete()
+        try:
+            for text in call.stream():
+                emit(text)
+        except StreamBrokenError as broken:
+            report.broken_line(broken.partial)
+            raise
+    except GatewayUnreachable as exc:
+        log.info("the gateway found by %s did not answer (%s): routing here", target.found, exc)
+        return None
+    assert call.result is not None  # a stream that ended with [DONE] has its result
+    return call.result
+
+
 async def _complete(
     request: RequestOptions, report: Report, messages: list[dict[str, str]]
 ) -> Result:
@@ -81,7 +125,6 @@ async def _stream(
     request: RequestOptions, report: Report, messages: list[dict[str, str]]
 ) -> Result:
     """Each piece of the answer goes out as it arrives; a break keeps what was shown."""
-    from llmroute.errors import StreamBrokenError
     from llmroute.router import Router
 
     async with Router.from_path(request.config, observer=report.event) as router:

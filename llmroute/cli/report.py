@@ -29,7 +29,7 @@ class Report:
 
     def event(self, event: Any) -> None:
         """Live notes while the router works: only waits are worth interrupting for."""
-        from llmroute.router import Waiting
+        from llmroute.attempt import Waiting
 
         if isinstance(event, Waiting) and not self.quiet:
             self.console.print(
