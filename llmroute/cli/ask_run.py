@@ -40,11 +40,7 @@ def _ask(options: AskOptions, report: Report) -> int:
     messages = build_messages(prompt, options.request.system)
     result = None if options.direct else _through_gateway(options, report, messages)
     if result is None:
-        import asyncio  # only here: a gateway's client need not pay for it
-    if result is None and options.stream:
-        result = asyncio.run(_stream(options.request, report, messages))
-    elif result is None:
-        result = asyncio.run(_complete(options.request, report, messages))
+        result = _in_process(options, report, messages)
     if not options.stream:
         if options.json_output:
             emit(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
@@ -70,6 +66,13 @@ def read_prompt(argument: str | None, stdin: TextIO) -> str:
 def build_messages(prompt: str, system: str | None) -> list[dict[str, str]]:
     messages = [{"role": "system", "content": system}] if system else []
     return [*messages, {"role": "user", "content": prompt}]
+
+
+def _in_process(options: AskOptions, report: Report, messages: list[dict[str, str]]) -> Result:
+    import asyncio  # here, not at the top: a gateway's client does not pay for it
+
+    run = _stream if options.stream else _complete
+    return asyncio.run(run(options.request, report, messages))
 
 
 def _through_gateway(
