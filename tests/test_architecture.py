@@ -144,3 +144,17 @@ def test_modules_import_only_from_their_layer_or_below() -> None:
         if layer_of(target) > layer_of(module)
     ]
     assert upward == []
+
+
+def test_the_command_line_starts_without_heavy_imports() -> None:
+    """Every call of a shell loop pays start-up: the SDK, the ASGI stack, Redis and Rich's
+    tables load inside the commands that use them, never to parse the command line."""
+    import subprocess
+    import sys
+
+    probe = "import sys, llmroute.cli.app; print('\\n'.join(sys.modules))"
+    loaded = set(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                                check=True).stdout.split())  # fmt: skip
+    heavy = {"openai", "httpx", "httpx2", "starlette", "uvicorn", "redis", "rich.table"}
+    assert loaded & heavy == set()
+    assert not {m for m in loaded if m.startswith(("llmroute.gateway", "llmroute.engine"))}
