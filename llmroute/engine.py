@@ -241,7 +241,8 @@ class Lease:
         self.engine = engine
         self.provider: ProviderConfig = engine.config.providers[candidate.provider]
         # Timeout resolution, one rule: the caller's, else the provider's, else the settings'.
-        self.timeout = dispatch.timeout or self.provider.timeout or engine.config.settings.timeout
+        self.configured = self.provider.timeout or engine.config.settings.timeout
+        self.timeout = dispatch.timeout or self.configured
         self.stamp = SendStamp(engine.clock.now)
         self.called_at = engine.clock.now()
         self.started = time.perf_counter()
@@ -249,7 +250,7 @@ class Lease:
         self.headers: Mapping[str, str] = {}  # a stream's, once it opened
         self.events: AsyncGenerator[StreamEvent, None] | None = None
         self.first_content_at: float | None = None  # streams: perf_counter at first content
-        self._own = self._limit = self.timeout
+        self._own = self._limit = self._fair = self.timeout
         self._expired = f"no answer within {self.timeout:.1f}s"
 
     @property
@@ -263,12 +264,17 @@ class Lease:
     # -- sending -------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def limited(self, own: float | None = None, expired: str = "") -> AsyncIterator[float]:
+    async def limited(
+        self, own: float | None = None, expired: str = "", *, fair: float | None = None
+    ) -> AsyncIterator[float]:
         """The part of the attempt that may still fail over: it runs under `own` seconds (the
-        attempt timeout by default), cut by the request's deadline. A failure inside is settled
+        attempt timeout by default), cut by the request's deadline. `fair` is what the config
+        grants a provider for this part (the configured attempt timeout by default): a timeout
+        counts against the provider only if it had that long. A failure inside is settled
         (`failed`) and swallowed, so the caller's code after the block is the fallback path;
         anything else (Ctrl-C, a reader gone, a bug) frees what is held and goes on up."""
         self._own = self.timeout if own is None else own
+        self._fair = self.configured if fair is None else fair
         self._limit = max(0.0, min(self._own, self.dispatch.remaining()))
         self._expired = expired or f"no answer within {self._own:.1f}s"
         try:
@@ -342,7 +348,9 @@ class Lease:
             failure = Failure(FailureKind.TIMEOUT, f"the stream stalled for {self.timeout:.1f}s")
         else:
             failure = engine.classify(exc)
-        engine.health.failed(c, failure)
+        stalled_too_soon = isinstance(exc, TimeoutError) and self.timeout < self.configured
+        if not stalled_too_soon:  # a pause shorter than the config allows is the caller's call
+            engine.health.failed(c, failure)
         engine.pacer.finish(c, self.reservation, self.sent_at, self.headers)
         await self._close()
         why = f"broke off after {chunks} chunk(s): {failure.message}"
@@ -362,18 +370,19 @@ class Lease:
         await self._close()
 
     def _failure(self, exc: Exception) -> tuple[Failure, bool]:
-        """What went wrong, and whether the candidate is to blame. The deadline rule: a
-        timeout is the request's own when its deadline cut the attempt shorter than the
-        attempt's own limit; then it says so and counts against no provider."""
+        """What went wrong, and whether the candidate is to blame. Shared state records only
+        what providers did: a timeout is the request's own when its deadline cut the attempt
+        shorter than its limit (then it says so), or when the caller chose a limit shorter
+        than the config grants; either way it counts against no provider."""
         if isinstance(exc, TimeoutError):
             failure = Failure(FailureKind.TIMEOUT, self._expired)
         else:
             failure = self.engine.classify(exc)
-        if failure.kind is FailureKind.TIMEOUT and failure.status is None:
-            if self._limit < self._own:
-                return Failure(FailureKind.TIMEOUT, DEADLINE_REACHED), False
-            failure = Failure(FailureKind.TIMEOUT, self._expired)
-        return failure, True
+        if failure.kind is not FailureKind.TIMEOUT or failure.status is not None:
+            return failure, True
+        if self._limit < self._own:
+            return Failure(FailureKind.TIMEOUT, DEADLINE_REACHED), False
+        return Failure(FailureKind.TIMEOUT, self._expired), self._limit >= self._fair
 
     async def _close(self) -> None:
         events, stream, self.events, self.stream = self.events, self.stream, None, None

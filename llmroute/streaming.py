@@ -135,7 +135,8 @@ class AnswerStream:
         expired = f"no first token within {self._ttft_timeout:.1f}s"
         while True:
             lease = await dispatch.next()
-            async with lease.limited(self._ttft_timeout, expired):
+            fair = self._engine.config.settings.ttft_timeout
+            async with lease.limited(self._ttft_timeout, expired, fair=fair):
                 events = await lease.open_stream()
                 head = await _head(events)
                 lease.first_content()

@@ -12,7 +12,7 @@ import pytest
 
 from llmroute.budget import Cost, Finished
 from llmroute.config import Limits, parse_config
-from llmroute.errors import StreamBrokenError
+from llmroute.errors import RequestFailedError, StreamBrokenError
 from llmroute.router import Router
 from llmroute.state import MemoryStore
 from llmroute.state.base import Reservation
@@ -184,33 +184,46 @@ async def test_ctrl_c_while_waiting_for_the_first_token_releases_everything(
 
 
 @pytest.mark.parametrize(
-    ("deadline", "blamed"), [(1.5, False), (2.0, True)], ids=["deadline-cuts", "equal"]
-)
-async def test_one_deadline_rule_for_who_is_to_blame(
-    router: Router, upstream: ScriptedUpstream, deadline: float, blamed: bool
+    ("settings", "blamed"),
+    [({"deadline": 1.5}, False), ({"deadline": 2.0}, True), ({"ttft_timeout": 0.5}, False),
+     ({"ttft_timeout": 5, "deadline": 5}, True)],
+    ids=["deadline-cuts", "deadline-equal", "callers-short-ttft", "callers-long-ttft"],
+)  # fmt: skip
+async def test_one_rule_for_who_is_to_blame_for_a_first_token_timeout(
+    router: Router, upstream: ScriptedUpstream, settings: dict[str, float], blamed: bool
 ) -> None:
-    """A timeout counts against the provider unless the request's own deadline cut the
-    attempt shorter than its limit (here the first-token timeout, 2 s)."""
+    """A timeout counts against the provider only if it had the first-token time the config
+    grants (2 s here): not when the request's deadline cut it shorter, nor when the caller
+    chose a shorter first-token timeout for itself."""
     upstream.script("groq#1", ScriptedStream(first_byte_after=30))
-    with pytest.raises(Exception, match="deadline was reached"):
-        await read(router, task="groq:small", deadline=deadline)
-    cooled = router.store.snapshot(0).cooldowns
-    assert bool(cooled) is blamed
+    try:
+        attempts = (await read(router, task="groq:small", **settings))[1].attempts
+    except RequestFailedError as failed:
+        attempts = failed.attempts
+    assert attempts[0].outcome == "timeout"
+    assert bool(router.store.snapshot(0).cooldowns) is blamed
 
 
-async def test_complete_follows_the_same_deadline_rule(
-    router: Router, upstream: ScriptedUpstream, clock: FakeClock
-) -> None:
-    upstream.script("groq#1", Stall(seconds=30))
-    with pytest.raises(Exception, match="deadline was reached") as caught:
-        await router.complete("groq:small", "hi", deadline=3, timeout=5)
-    assert caught.value.attempts[0].reason == "the request deadline was reached"  # type: ignore[attr-defined]
-    assert router.store.snapshot(0).cooldowns == []
-    upstream.script("groq#2", Stall(seconds=30))
-    result = await router.complete("main", "hi", timeout=5)
-    assert result.attempts[0].reason == "no answer within 5.0s"
-    assert [a.outcome for a in result.attempts] == ["timeout", "ok"]
-    assert [c.kind for c in router.store.snapshot(0).cooldowns] == ["timeout"]
+@pytest.mark.parametrize(
+    ("settings", "reason", "blamed"),
+    [({"deadline": 3, "timeout": 5}, "the request deadline was reached", False),
+     ({"timeout": 5}, "no answer within 5.0s", False),  # shorter than the configured 10 s
+     ({}, "no answer within 10.0s", True),
+     ({"timeout": 20}, "no answer within 20.0s", True)],
+    ids=["deadline", "callers-short-timeout", "configured", "callers-long-timeout"],
+)  # fmt: skip
+async def test_shared_state_records_only_what_providers_did(
+    router: Router, upstream: ScriptedUpstream, settings: dict[str, float], reason: str,
+    blamed: bool,
+) -> None:  # fmt: skip
+    """A timeout counts against a provider only when it had the time the config grants it."""
+    upstream.script("groq#1", Stall(seconds=60))
+    try:
+        attempts = (await router.complete("groq:small", "hi", **settings)).attempts
+    except RequestFailedError as failed:
+        attempts = failed.attempts
+    assert (attempts[0].candidate.key.alias, attempts[0].reason) == ("groq#1", reason)
+    assert bool(router.store.snapshot(0).cooldowns) is blamed
 
 
 async def test_raw_chunks_are_the_answering_candidates_alone(
