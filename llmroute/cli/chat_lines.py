@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Protocol, TextIO
 
 from llmroute.chat.commands import USAGE
+from llmroute.cli.stdin import read_line
 
 log = logging.getLogger("llmroute")
 
@@ -37,12 +38,14 @@ class PipedLines:
 
     interactive = False
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
+        self._number = 0
 
     def read(self, prompt: str) -> str:
-        line = self._stream.readline()
-        if not line:
+        self._number += 1
+        line = read_line(self._stream, self._number) if self._stream else None
+        if line is None:
             raise EOFError
         return line.removesuffix("\n").removesuffix("\r")
 

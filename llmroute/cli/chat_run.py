@@ -64,7 +64,7 @@ def _chat(options: RequestOptions, report: Report) -> int:
             router.route(session.target)  # a wrong -t or -m fails before the first prompt
             lines: Lines = (
                 TerminalLines(state_dir() / "chat_history")
-                if sys.stdin.isatty()
+                if sys.stdin is not None and sys.stdin.isatty()
                 else PipedLines(sys.stdin)
             )
             try:
