@@ -26,7 +26,7 @@ from llmroute.status import READY, KeyStatus
 from llmroute.upstream import SendStamp, Upstream
 
 OK, REJECTED, UNREACHABLE, TIMEOUT, ERROR = "ok", "rejected", "unreachable", "timeout", "error"
-NOT_SET, DISABLED = "not set", "disabled"
+NOT_SET, UNUSABLE, DISABLED = "not set", "unusable", "disabled"
 K = FailureKind
 
 
@@ -102,7 +102,12 @@ async def check_providers(
                 rows.append(
                     KeyCheck(provider=name, key=f"{name}#{index}", status=NOT_SET, detail=detail)
                 )
-        if not pool.keys and not pool.missing_vars:
+            elif var in pool.unusable:
+                detail = f"{var} cannot be used: {pool.unusable[var]}"
+                rows.append(
+                    KeyCheck(provider=name, key=f"{name}#{index}", status=UNUSABLE, detail=detail)
+                )
+        if not pool.keys and not pool.missing_vars and not pool.unusable:
             hint = f"set {pool.provider.enable_env}=1 or " if pool.provider.enable_env else ""
             detail = f"{hint}enabled = true in the config"
             rows.append(KeyCheck(provider=name, key=None, status=DISABLED, detail=detail))

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 import openai
 
-from llmroute.failures import Failure, FailureKind, UpstreamProtocolError
+from llmroute.failures import Failure, FailureKind, UnsendableRequestError, UpstreamProtocolError
 from llmroute.signals import daily_cap_hit, gemini_reasons, retry_after
 
 K = FailureKind
@@ -32,7 +32,7 @@ UPSTREAM_TYPES: tuple[type[Exception], ...] = (
 # Everything an upstream call may raise that classify() maps: the SDK's families, our own
 # protocol errors (a 200 that is not an answer, a broken stream), and a timeout of ours.
 UPSTREAM_FAILURES: tuple[type[Exception], ...] = (
-    *UPSTREAM_TYPES, UpstreamProtocolError, TimeoutError,
+    *UPSTREAM_TYPES, UpstreamProtocolError, UnsendableRequestError, TimeoutError,
 )  # fmt: skip
 
 # The SDK's exceptions that never come from a chat call's HTTP exchange (parsing helpers,
@@ -65,6 +65,9 @@ def classify(exc: BaseException, *, now: float, redact: Redact) -> Failure | Non
         return Failure(K.UNAVAILABLE, message, provider_down=refused)
     if isinstance(exc, openai.APIStatusError):
         return _from_status(exc, now, redact)
+    if isinstance(exc, UnsendableRequestError):  # a bad key: that key; a bad URL: the provider
+        kind = K.AUTH if exc.key_problem else K.UNAVAILABLE
+        return Failure(kind, redact(str(exc)), provider_down=not exc.key_problem)
     if isinstance(exc, openai.APIResponseValidationError | UpstreamProtocolError):
         return Failure(K.UNAVAILABLE, redact(f"malformed response: {exc}")[:_MESSAGE_LIMIT])
     return None

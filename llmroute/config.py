@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from llmroute.errors import ConfigError, UnknownRouteError
 from llmroute.rate import Rate, parse_rate
 
 FALLBACK_TASK = "fallback"
+MIN_SECONDS = 0.1  # the shortest timeout or deadline a config may set
 TRUTHY = {"1", "true", "yes", "on"}
 
 
@@ -108,6 +110,10 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 and retry"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}; fix the file and retry") from None
     return parse_config(data, str(path))
@@ -144,8 +150,9 @@ def _provider(name: str, table: Any, source: str) -> ProviderConfig:
     base_url = table.get("base_url")
     if not isinstance(base_url, str) or not base_url.strip():
         raise ConfigError(f'{where} base_url is missing: add base_url = "https://…/v1"')
-    if urlparse(base_url).scheme not in ("http", "https"):
-        raise ConfigError(f"{where} base_url {base_url!r} must start with http:// or https://")
+    problem = url_problem(base_url.strip())
+    if problem:
+        raise ConfigError(f"{where} base_url {base_url!r} {problem}")
     scope = table.get("limit_scope", "key")
     if scope not in ("key", "account"):
         raise ConfigError(f'{where} limit_scope must be "key" or "account", not {scope!r}')
@@ -284,9 +291,50 @@ def _bool(table: Mapping[str, Any], key: str, where: str, *, default: bool) -> b
 
 
 def _positive(table: Mapping[str, Any], key: str, where: str) -> float | None:
+    """Seconds: a finite number, and at least MIN_SECONDS (a limit nobody can meet would only
+    fail every attempt and blame the providers for it)."""
     value = table.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{where} {key} must be a positive number of seconds")
-    return float(value)
+    seconds = _finite(value)
+    if seconds is None or seconds < MIN_SECONDS:
+        raise ConfigError(
+            f"{where} {key} must be a number of seconds, at least {MIN_SECONDS:g} "
+            f"(got {repr(value)[:40]})"
+        )
+    return seconds
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return number if math.isfinite(number) else None
+
+
+def url_problem(url: str) -> str:
+    """What is wrong with a base_url ("" when nothing): it must be http(s) with a host, a port
+    in range, and a valid address when the host is one."""
+    try:
+        split = urlsplit(url)
+        port = split.port  # raises for a port out of range or not a number
+    except ValueError as exc:
+        return f"cannot be parsed ({exc}); write it as https://host[:port]/path"
+    if split.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    host = split.hostname or ""
+    if not host or any(c.isspace() for c in url):
+        return "needs a host name, without spaces: https://host[:port]/path"
+    if port == 0:
+        return "has port 0; give the server's port"
+    if host.replace(".", "").isdigit():
+        import ipaddress  # rarely needed: not at start-up
+
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            return f"has {host!r}, which is not an IPv4 address"
+    return ""

@@ -43,3 +43,12 @@ class UpstreamProtocolError(Exception):
 
 class UpstreamStreamError(UpstreamProtocolError):
     """An error event inside a stream (OpenAI, Groq, vLLM and OpenRouter send them)."""
+
+
+class UnsendableRequestError(Exception):
+    """The request could not be put on the wire to this candidate: its provider's URL cannot
+    be connected to, or its key cannot be sent in a header. The candidate's problem alone."""
+
+    def __init__(self, message: str, *, key_problem: bool) -> None:
+        super().__init__(message)
+        self.key_problem = key_problem

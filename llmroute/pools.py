@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmroute.attempt import Candidate
 from llmroute.config import Config, ProviderConfig, RouteEntry
@@ -15,6 +15,8 @@ class Pool:
     provider: ProviderConfig
     keys: tuple[ApiKey, ...]
     missing_vars: tuple[str, ...] = ()
+    # Variables whose value cannot be a key (it could not be sent in a header), with why.
+    unusable: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -33,14 +35,30 @@ def build_pool(provider: ProviderConfig, env: Mapping[str, str]) -> Pool:
         return Pool(provider, ())
     if not provider.key_vars:
         return Pool(provider, (ApiKey(provider.name, None, KEYLESS_SECRET),))
-    keys, missing = [], []
+    keys, missing, unusable = [], [], {}
     for index, var in enumerate(provider.key_vars, start=1):
         secret = env.get(var, "").strip()
-        if secret:
-            keys.append(ApiKey(f"{provider.name}#{index}", var, secret))
-        else:
+        problem = header_problem(secret)
+        if not secret:
             missing.append(var)
-    return Pool(provider, tuple(keys), tuple(missing))
+        elif problem:
+            unusable[var] = problem  # that key's problem: the pool goes on without it
+        else:
+            keys.append(ApiKey(f"{provider.name}#{index}", var, secret))
+    return Pool(provider, tuple(keys), tuple(missing), unusable)
+
+
+def header_problem(secret: str) -> str:
+    """Why `secret` cannot be sent as `Authorization: Bearer …` ("" when it can): a paste
+    accident such as a curly quote, a non-breaking space or a line break. Says where, never
+    what."""
+    for position, char in enumerate(secret, start=1):
+        if not (" " <= char <= "~"):
+            kind = (
+                "a control character" if char < " " or char == "\x7f" else "a non-ASCII character"
+            )
+            return f"it has {kind} at position {position} (a paste accident?); set it again"
+    return ""
 
 
 def build_pools(config: Config, env: Mapping[str, str]) -> dict[str, Pool]:
@@ -67,8 +85,9 @@ def missing_key_hint(entries: Sequence[RouteEntry], pools: Mapping[str, Pool]) -
     hints = []
     for name in dict.fromkeys(e.provider for e in entries):
         pool = pools[name]
-        if pool.missing_vars:
-            hints.append(f"{' or '.join(pool.missing_vars)} ({name})")
+        if pool.missing_vars or pool.unusable:
+            named = [*pool.missing_vars, *(f"{v} ({why})" for v, why in pool.unusable.items())]
+            hints.append(f"{' or '.join(named)} ({name})")
         elif not pool.provider.is_enabled({}) and pool.provider.enable_env:
             hints.append(f"{pool.provider.enable_env}=1 ({name})")
     return ", ".join(hints)

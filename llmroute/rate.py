@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -35,8 +36,10 @@ def parse_rate(text: str) -> Rate:
         )
     count, multiple, unit = match.groups()
     window = float(multiple or 1) * _UNITS[unit]
-    if window <= 0:
-        raise ValueError(f"{text!r} has an empty window")
+    if not 0 < window < math.inf:
+        raise ValueError(f"{text!r} has an empty or endless window")
+    if int(count) == 0:
+        raise ValueError(f"{text!r} allows nothing: a limit is at least 1 (leave it out for none)")
     return Rate(int(count), window)
 
 

@@ -9,7 +9,9 @@ the gateway) gets every field the provider sent, and no time is spent validating
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -17,7 +19,7 @@ from typing import Any, Protocol
 import openai
 
 from llmroute.attempt import Candidate, Usage
-from llmroute.failures import UpstreamProtocolError
+from llmroute.failures import UnsendableRequestError, UpstreamProtocolError
 from llmroute.keys import ApiKey
 from llmroute.sse import EventStream, SDKEventStream, usage_of
 
@@ -51,6 +53,8 @@ class SendStamp:
 
 
 _STAMP: ContextVar[SendStamp | None] = ContextVar("llmroute_send_stamp", default=None)
+# The SDK's HTTP library (httpx in openai 1.x/2.x, httpx2 in 3.x), for its URL errors.
+_HTTP = sys.modules[openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]]
 
 
 class Upstream(Protocol):
@@ -102,6 +106,10 @@ class OpenAIUpstream:
         self._client(candidate.provider, candidate.key, base_url)
 
     def _client(self, provider: str, key: ApiKey, base_url: str) -> openai.AsyncOpenAI:
+        with unsendable(provider):
+            return self._build(provider, key, base_url)
+
+    def _build(self, provider: str, key: ApiKey, base_url: str) -> openai.AsyncOpenAI:
         slot = (provider, key.alias)
         client = self._clients.get(slot)
         if client is None:
@@ -124,12 +132,13 @@ class OpenAIUpstream:
     ) -> Reply:
         client = self._client(candidate.provider, candidate.key, base_url)
         _STAMP.set(stamp)  # this task's own context: the request hook below runs in it
-        raw = await client.chat.completions.with_raw_response.create(
-            model=candidate.model,
-            messages=messages,  # type: ignore[arg-type]
-            extra_body=dict(params) or None,
-            timeout=timeout,
-        )
+        with unsendable(candidate.provider):
+            raw = await client.chat.completions.with_raw_response.create(
+                model=candidate.model,
+                messages=messages,  # type: ignore[arg-type]
+                extra_body=dict(params) or None,
+                timeout=timeout,
+            )
         return reply_from(_json(raw.content), raw.headers)
 
     async def open_stream(
@@ -151,14 +160,16 @@ class OpenAIUpstream:
             extra_body=dict(params) or None,
             timeout=timeout,
         )
-        response = await context.__aenter__()
+        with unsendable(candidate.provider):
+            response = await context.__aenter__()
         return SDKEventStream(context, response)
 
     async def list_models(
         self, provider: str, key: ApiKey, base_url: str, timeout: float
     ) -> ModelListing:
         client = self._client(provider, key, base_url)
-        raw = await client.models.with_raw_response.list(timeout=timeout)
+        with unsendable(provider):
+            raw = await client.models.with_raw_response.list(timeout=timeout)
         body = _json(raw.content)
         data = body.get("data") if isinstance(body, dict) else None
         models = tuple(
@@ -170,7 +181,8 @@ class OpenAIUpstream:
         self, provider: str, key: ApiKey, base_url: str, path: str, timeout: float
     ) -> object:
         client = self._client(provider, key, base_url)
-        return await client.get(path, cast_to=object, options={"timeout": timeout})
+        with unsendable(provider):
+            return await client.get(path, cast_to=object, options={"timeout": timeout})
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
@@ -179,6 +191,32 @@ class OpenAIUpstream:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+@contextmanager
+def unsendable(provider: str) -> Iterator[None]:
+    """What stops a request before it reaches the wire is that candidate's failure, not a
+    crash of the whole request: a URL the HTTP library refuses, a port out of range, a key
+    that is not ASCII. The message says where, never the key."""
+    try:
+        yield
+    except UnicodeEncodeError as exc:
+        raise UnsendableRequestError(
+            f"{provider}: the key cannot be sent in a header (a non-ASCII character at "
+            f"position {exc.start}); set it again",
+            key_problem=True,
+        ) from None
+    except (_HTTP.InvalidURL, _HTTP.UnsupportedProtocol) as exc:
+        raise UnsendableRequestError(
+            f"{provider}: base_url cannot be used ({exc})", key_problem=False
+        ) from None
+    except ExceptionGroup as group:  # the connect task group: a port out of range
+        if not all(isinstance(e, OverflowError | ValueError) for e in group.exceptions):
+            raise
+        reasons = "; ".join(str(e) for e in group.exceptions)
+        raise UnsendableRequestError(
+            f"{provider}: base_url cannot be connected to ({reasons})", key_problem=False
+        ) from None
 
 
 async def _sending(request: Any) -> None:

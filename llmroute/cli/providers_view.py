@@ -11,7 +11,7 @@ from rich.table import Table
 from llmroute.checkup import OK, KeyCheck
 from llmroute.status import READY
 
-STATUS_STYLE = {OK: "green", "not set": "yellow", "disabled": "dim"}
+STATUS_STYLE = {OK: "green", "not set": "yellow", "unusable": "red", "disabled": "dim"}
 
 
 def providers_table(checks: Sequence[KeyCheck]) -> Table:
