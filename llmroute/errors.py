@@ -21,6 +21,11 @@ class UsageError(LLMRouteError):
     """The command or call was used wrongly (exit 2)."""
 
 
+class StateFileError(ConfigError):
+    """The state store's file cannot be used, at start or while in use (exit 2). The message
+    names the file and what to do."""
+
+
 class UnknownRouteError(ConfigError):
     """No task or provider by the name a request asked for (exit 2; a gateway's 404)."""
 

@@ -34,8 +34,15 @@ def reset(
         str | None, typer.Argument(help="Only this provider (default: everything).")
     ] = None,
     config: ConfigOpt = None,
+    hard: Annotated[
+        bool,
+        typer.Option(
+            "--hard",
+            help="Move the state file aside and start afresh (for a state file that fails).",
+        ),
+    ] = False,
 ) -> None:
     """Forget cooldowns, disabled keys, budgets and learned limits (of one provider)."""
     from llmroute.cli.state_run import run_reset
 
-    raise typer.Exit(run_reset(config=config, provider=provider))
+    raise typer.Exit(run_reset(config=config, provider=provider, hard=hard))

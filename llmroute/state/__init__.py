@@ -27,9 +27,9 @@ def open_store(url: str | None, default_dir: Path | None = None) -> StateStore:
     if url == "memory":
         return MemoryStore()
     if url == "sqlite" or url.startswith("sqlite://"):
-        from llmroute.state.sqlite import SQLiteStore
+        from llmroute.state.sqlite_file import open_sqlite
 
-        return SQLiteStore(_sqlite_path(url, default_dir))
+        return open_sqlite(sqlite_path(url, default_dir))
     if url.startswith(("redis://", "rediss://", "unix://")):
         return _redis(url)
     raise ConfigError(
@@ -37,7 +37,7 @@ def open_store(url: str | None, default_dir: Path | None = None) -> StateStore:
     )
 
 
-def _sqlite_path(url: str, default_dir: Path | None) -> Path:
+def sqlite_path(url: str, default_dir: Path | None) -> Path:
     rest = url[len("sqlite://") :] if url != "sqlite" else ""
     if not rest.strip("/"):
         if default_dir is None:

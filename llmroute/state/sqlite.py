@@ -7,6 +7,7 @@ read lock (the path to "database is locked"), and the busy timeout queues them i
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from llmroute.budget import Cost, Finished, Learned, UsageEntry
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown, provider_of
+from llmroute.errors import StateFileError
 from llmroute.state.base import (
     Reservation,
     Snapshot,
@@ -25,6 +27,8 @@ from llmroute.state.base import (
 )
 
 BUSY_TIMEOUT_MS = 60_000
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cooldowns (
@@ -40,7 +44,10 @@ CREATE TABLE IF NOT EXISTS learned (scope TEXT PRIMARY KEY, windows TEXT NOT NUL
 
 class SQLiteStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file in the way, or no permission
+            raise sqlite3.OperationalError(f"cannot create {path.parent}: {exc.strerror}") from exc
         self.path = path
         self._lock = threading.Lock()  # one connection, shared by the threads of a process
         self._db = sqlite3.connect(
@@ -49,14 +56,14 @@ class SQLiteStore:
         self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, not torn
-        with self._write() as db:
+        with self._write(opening=True) as db:  # its errors are open_sqlite's to judge
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+    def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
+        with self._lock, contextlib.nullcontext() if opening else self._trouble():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -65,8 +72,22 @@ class SQLiteStore:
                 raise
             self._db.execute("COMMIT")
 
+    @contextmanager
+    def _trouble(self) -> Iterator[None]:
+        """A state file that stops working while in use (its disk full, made read-only,
+        removed) is a sentence about that file, not a crash."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+                raise
+            raise StateFileError(
+                f"the state file {self.path} failed ({exc}); check the disk and its "
+                "permissions, or run `llmroute state reset --hard`"
+            ) from None
+
     def _read(self, sql: str, args: Iterable[object] = ()) -> list[tuple[object, ...]]:
-        with self._lock:
+        with self._lock, self._trouble():
             return self._db.execute(sql, tuple(args)).fetchall()
 
     def advance_cursor(self, pool: str) -> int:
