@@ -167,12 +167,12 @@ async def test_router_map_yields_in_completion_order_and_carries_errors(world: W
 
 
 def test_read_jobs_text_and_json() -> None:
-    assert [j.id for j in read_jobs(["a\n", "\n", "b\n"], text=True)] == [1, 3]
-    (job,) = read_jobs(['{"id": 7, "prompt": "p", "system": "s", "max_tokens": 5, "model": "x:y"}'])
+    assert [j.id for j in read_jobs([b"a", b"", b"b"], text=True)] == [1, 3]
+    (job,) = read_jobs([b'{"id": 7, "prompt": "p", "system": "s", "max_tokens": 5, "model": "x:y"}'])
     assert isinstance(job, Job)
     assert job.messages[0] == {"role": "system", "content": "s"}
     assert (job.task, job.params) == ("x:y", {"max_tokens": 5})
-    (bad,) = read_jobs(['{"id": 1, "messages": "nope"}'])
+    (bad,) = read_jobs([b'{"id": 1, "messages": "nope"}'])
     assert isinstance(bad, BadLine) and bad.line == 1
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from llmroute import jsontext
 
 REQUEST_FIELDS = ("max_tokens", "temperature")
 
@@ -31,11 +32,22 @@ def key_of(job_id: object) -> str:
     return str(job_id)
 
 
-def read_jobs(lines: Iterable[str], *, text: bool = False) -> Iterator[Job | BadLine]:
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines end at `\n` only (JSON strings may hold U+2028 or U+0085; text line splitting
+    would cut those jobs in two); a `\r` before it goes too."""
+    return [line.removesuffix(b"\r") for line in data.split(b"\n")]
+
+
+def read_jobs(lines: Iterable[bytes], *, text: bool = False) -> Iterator[Job | BadLine]:
     """JSONL objects (`id` and `prompt` [+ `system`] or `messages`; optional `task`, `model`,
-    `max_tokens`, `temperature`), or with `text`, one prompt per line (id = line number)."""
+    `max_tokens`, `temperature`), or with `text`, one prompt per line (id = line number).
+    Each line is decoded and parsed on its own: a bad one is that line's error alone."""
     for number, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\n")
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM: the file's
+        except UnicodeDecodeError as exc:
+            yield BadLine(number, None, f"line {number} is not UTF-8 text (byte {exc.start})")
+            continue
         if not line.strip():
             continue
         if text:
@@ -46,9 +58,11 @@ def read_jobs(lines: Iterable[str], *, text: bool = False) -> Iterator[Job | Bad
 
 def parse_line(line: str, number: int) -> Job | BadLine:
     try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return BadLine(number, None, f"line {number} is not JSON ({exc.msg}, column {exc.colno})")
+        data = jsontext.loads(line)
+    except ValueError as exc:  # JSONDecodeError, NaN, overflow, too deep, too many digits
+        where = f", column {exc.colno}" if hasattr(exc, "colno") else ""
+        reason = getattr(exc, "msg", str(exc))
+        return BadLine(number, None, f"line {number} is not JSON ({reason}{where})")
     if not isinstance(data, dict):
         return BadLine(number, None, f"line {number} is not a JSON object")
     job_id = data.get("id")

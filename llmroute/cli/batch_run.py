@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from llmroute.batch.jobs import BadLine, Job, key_of, read_jobs
+from llmroute.batch.jobs import BadLine, Job, key_of, read_jobs, split_lines
 from llmroute.batch.output import Done, ResultWriter, read_done
 from llmroute.batch.runner import Sequencer, Tally, run_batch
 from llmroute.cli.boundary import guarded
@@ -103,11 +103,11 @@ def _finished(item: Job | BadLine, done: Done, retry_failed: bool) -> bool:
     return done.skip(item.id, retry_failed)
 
 
-def _input_lines(path: str) -> list[str]:
+def _input_lines(path: str) -> list[bytes]:
     if path == "-":
-        return sys.stdin.readlines()
+        return split_lines(sys.stdin.buffer.read() if sys.stdin is not None else b"")
     try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
+        return split_lines(Path(path).read_bytes())
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}; check the path") from None
 
