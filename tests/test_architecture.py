@@ -116,7 +116,7 @@ def test_openai_clients_are_built_only_behind_the_upstream_seam() -> None:
 
 # docs/design.md's module map, bottom up: a module imports from its own layer or below.
 LAYERS = (
-    "errors failures keys rate clock attempt",  # values
+    "errors failures keys rate clock attempt jsontext",  # values
     "config quirks environment pools",  # config
     "signals budget cooldowns classify request",  # pure decisions
     "state setup",  # state
