@@ -336,6 +336,8 @@ class Lease:
         failure, providers_fault = self._failure(exc)
         if providers_fault:
             engine.health.failed(c, failure)
+        else:  # our own limits ran out: trying it again in this request would go the same way
+            self.dispatch.run.rule_out(c)
         headers = failure.headers or self.headers
         engine.pacer.finish(c, self.reservation, self.sent_at, headers)
         await self._close()

@@ -23,14 +23,14 @@ class RequestRun:
         self.attempts: list[Attempt] = []
         self.called_this_pass = False
         self.waited_s = 0.0  # slept waiting for the earliest candidate
-        self._too_large: set[Candidate] = set()
+        self._ruled_out: set[Candidate] = set()  # too large, or timed out on our own limits
         self._context_floor: int | None = None  # after context_too_long: need a larger window
         self._skipped: set[Candidate] = set()  # candidates already on record
         self._waiting: list[tuple[float, Candidate, str]] = []
 
     def admits(self, candidate: Candidate, observe: Observe) -> bool:
         """False for a candidate this request has ruled out (too large, context too small)."""
-        if candidate in self._too_large:
+        if candidate in self._ruled_out:
             return False
         if self._context_floor is None:
             return True
@@ -69,7 +69,7 @@ class RequestRun:
         )  # fmt: skip
         self.attempts.append(attempt)
         if failure.kind is K.TOO_LARGE:
-            self._too_large.add(candidate)
+            self._ruled_out.add(candidate)
         elif failure.kind is K.CONTEXT_TOO_LONG:
             window = candidate.context_window or 0
             self._context_floor = max(self._context_floor or 0, window)
@@ -80,6 +80,11 @@ class RequestRun:
                 self.attempts,
             )
         return attempt
+
+    def rule_out(self, candidate: Candidate) -> None:
+        """Not again for this request (the same limits would fail it the same way); other
+        requests may still use it."""
+        self._ruled_out.add(candidate)
 
     def answered(
         self, candidate: Candidate, latency_s: float, ttft_s: float | None = None

@@ -5,6 +5,7 @@ whatever is healthy."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from llmroute.cli.app import app
 from llmroute.config import parse_config
 from llmroute.router import Router
 from llmroute.state import MemoryStore
-from tests.fakeprovider import FakeServer
+from tests.fakeprovider import FakeServer, Reply
 from tests.world import World, assert_no_secret, make_world, to_toml
 
 
@@ -139,3 +140,20 @@ def test_state_reset_hard_starts_afresh(world: World, isolated_env: Path) -> Non
     assert not (isolated_env / "state.sqlite3").exists()
     assert list(isolated_env.glob("state.sqlite3.corrupt-*"))
     assert run(world, "ask", "--direct", "-q", "hi").exit_code == 0
+
+
+def test_a_process_with_its_own_tight_timeouts_does_not_poison_shared_state(
+    world: World, isolated_env: Path
+) -> None:
+    """Finding 5: one process's tiny first-token timeout must not cool providers down for
+    the next process on the same state."""
+    world.write_config(isolated_env / "routes.toml")
+    for key in world.groq_keys:
+        key.script(Reply.stall(3))
+    impatient = run(world, "ask", "--direct", "-q", "-m", "groq:small", "--ttft-timeout", "0.2",
+                    "--deadline", "1", "hi")  # fmt: skip
+    assert impatient.exit_code == 1
+    state = json.loads(run(world, "state", "--json").stdout)
+    assert all(row["state"] == "ready" for row in state["keys"]), state
+    patient = run(world, "ask", "--direct", "-q", "-m", "groq:small", "hi")
+    assert patient.exit_code == 0 and patient.stdout == "echo: hi\n"
