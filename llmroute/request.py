@@ -46,7 +46,9 @@ class RequestRun:
         self, candidate: Candidate, cooldown: Cooldown, now: float, observe: Observe
     ) -> None:
         if cooldown.disabled:
-            self._skip(candidate, f"disabled after {cooldown.reason}", observe)
+            # A model its provider does not serve stays a 404 for whoever asks for it next.
+            status = 404 if cooldown.kind == K.NOT_FOUND else None
+            self._skip(candidate, f"disabled after {cooldown.reason}", observe, status)
             return
         left = max(0.0, cooldown.until - now)
         self._skip(candidate, f"cooling down {left:.1f}s more after {cooldown.reason}", observe)
@@ -143,10 +145,12 @@ class RequestRun:
         )
         raise RequestFailedError(f"{why}{hint}", self.attempts, retry_at, self.waited_s)
 
-    def _skip(self, candidate: Candidate, reason: str, observe: Observe) -> None:
+    def _skip(
+        self, candidate: Candidate, reason: str, observe: Observe, status: int | None = None
+    ) -> None:
         if candidate in self._skipped:
             return
         self._skipped.add(candidate)
-        attempt = Attempt(candidate=candidate, outcome=SKIPPED, reason=reason)
+        attempt = Attempt(candidate=candidate, outcome=SKIPPED, reason=reason, status=status)
         self.attempts.append(attempt)
         observe(attempt)

@@ -40,7 +40,7 @@ class ModelListing:
 
 
 class SendStamp:
-    """When the request actually left: after the SDK built it, as the HTTP client sends it.
+    """When the request actually left: once the HTTP client has written its body.
     Provider windows count from about then; the moment `chat` was called can be much earlier
     (a new client's first request spends up to ~0.2 s in the SDK before sending)."""
 
@@ -220,9 +220,19 @@ def unsendable(provider: str) -> Iterator[None]:
 
 
 async def _sending(request: Any) -> None:
+    """The request hook runs before a connection is taken from the pool and before anything
+    is written: under a burst the request leaves up to ~0.1 s later. So the stamp is set when
+    the body has been written (the HTTP core's trace extension); a request that never got that
+    far keeps the time it was called."""
     stamp = _STAMP.get()
-    if stamp is not None:
-        stamp.mark()
+    if stamp is None:
+        return
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):
+            stamp.mark()
+
+    request.extensions["trace"] = trace
 
 
 def _json(content: bytes) -> object:

@@ -168,7 +168,9 @@ async def test_router_map_yields_in_completion_order_and_carries_errors(world: W
 
 def test_read_jobs_text_and_json() -> None:
     assert [j.id for j in read_jobs([b"a", b"", b"b"], text=True)] == [1, 3]
-    (job,) = read_jobs([b'{"id": 7, "prompt": "p", "system": "s", "max_tokens": 5, "model": "x:y"}'])
+    (job,) = read_jobs(
+        [b'{"id": 7, "prompt": "p", "system": "s", "max_tokens": 5, "model": "x:y"}']
+    )
     assert isinstance(job, Job)
     assert job.messages[0] == {"role": "system", "content": "s"}
     assert (job.task, job.params) == ("x:y", {"max_tokens": 5})

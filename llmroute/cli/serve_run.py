@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ def _serve(o: ServeOptions) -> int:
     from llmroute.gateway.discovery import Announcement, announce, announcement_path, withdraw
     from llmroute.router import Router
     from llmroute.setup import open_setup
-    from llmroute.state import open_store
+    from llmroute.state import open_store, state_url
 
     if not (o.token or is_loopback(o.host)):
         raise UsageError(
@@ -54,14 +55,18 @@ def _serve(o: ServeOptions) -> int:
     url = _url(o.host, listener.getsockname()[1])
     served = _config_path(setup.config.source)
     path = announcement_path(state_dir())
-    announce(path, Announcement(url=url, pid=os.getpid(), config=served))
+    state = o.state or state_url(setup.config, setup.env)
+
+    def ready() -> None:  # uvicorn is up, its signal handlers in place: now say where we are
+        announce(path, Announcement(url=url, pid=os.getpid(), config=served))
+        sys.stderr.write(
+            f"llmroute gateway on {url}/v1 · config {setup.config.source} · state {state} · "
+            "Ctrl-C stops\n"
+        )
+        sys.stderr.flush()
+
     _configure_logging(o.verbose)
-    sys.stderr.write(
-        f"llmroute gateway on {url}/v1 · config {setup.config.source} · "
-        f"state {setup.config.settings.state if o.state is None else o.state} · Ctrl-C stops\n"
-    )
-    sys.stderr.flush()
-    app = build_app(router, token=o.token, max_body=o.max_body)
+    app = build_app(router, token=o.token, max_body=o.max_body, ready=ready)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -72,12 +77,20 @@ def _serve(o: ServeOptions) -> int:
             server_header=False,
         )
     )
+    # uvicorn drains on SIGTERM, then raises the signal again under the handler it found: with
+    # Python's default one, that would kill the process before the `finally` below.
+    signal.signal(signal.SIGTERM, _exit_quietly)
     try:
         server.run(sockets=[listener])
     finally:
         withdraw(path, os.getpid())
         listener.close()
     return 0
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    """SIGTERM outside uvicorn's own handling (once it has drained): an orderly exit 0."""
+    raise SystemExit(0)
 
 
 def is_loopback(host: str) -> bool:

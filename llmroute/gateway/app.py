@@ -53,8 +53,10 @@ def build_app(
     token: str | None = None,
     max_body: int = MAX_BODY_BYTES,
     clock: Callable[[], float] = time.time,
+    ready: Callable[[], None] = lambda: None,
 ) -> Starlette:
-    """The ASGI app over one router; `token` makes `Authorization: Bearer <token>` required."""
+    """The ASGI app over one router; `token` makes `Authorization: Bearer <token>` required;
+    `ready` is called once the server runs it."""
     gateway = Gateway(router, max_body, clock)
     chat = Route("/v1/chat/completions", gateway.chat, methods=["POST"])
     routes = [
@@ -67,6 +69,7 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        ready()
         try:
             yield
         finally:  # the server stopped: close the upstream connections and the state store

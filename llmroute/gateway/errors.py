@@ -5,6 +5,7 @@
 | the request body is not a chat request | 400 |
 | no task or provider by that `model` | 404 `model_not_found` |
 | the provider rejected the request | the provider's 400 / 413 / 422 and its message |
+| no candidate serves the model asked for | 404 `model_not_found` |
 | every candidate cooling down or out of budget past the deadline | 429, `retry-after` |
 | candidates were called and failed | 502 |
 | nothing could be called (no usable key, everything disabled) | 503 |
@@ -90,6 +91,9 @@ def _failed(exc: RequestFailedError, now: float) -> HTTPError:
     called = [a for a in exc.attempts if a.outcome != SKIPPED]
     if called and all(a.outcome == K.TOO_LARGE for a in called):
         status, kind, code = 413, "invalid_request_error", "request_too_large"
+    elif exc.attempts and all(a.outcome == K.NOT_FOUND or a.status == 404 for a in exc.attempts):
+        # no candidate serves the model asked for (now, or since it was disabled for that)
+        status, kind, code = 404, "invalid_request_error", "model_not_found"
     elif exc.retry_at is not None and all(a.outcome in CAPACITY for a in called):
         status, kind, code = 429, "rate_limit_exceeded", "rate_limit_exceeded"
     elif called:
