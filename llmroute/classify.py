@@ -65,6 +65,8 @@ def classify(exc: BaseException, *, now: float, redact: Redact) -> Failure | Non
         return Failure(K.UNAVAILABLE, message, provider_down=refused)
     if isinstance(exc, openai.APIStatusError):
         return _from_status(exc, now, redact)
+    if isinstance(exc, UnsendableRequestError) and exc.request_problem:
+        return Failure(K.BAD_REQUEST, redact(str(exc)))
     if isinstance(exc, UnsendableRequestError):  # a bad key: that key; a bad URL: the provider
         kind = K.AUTH if exc.key_problem else K.UNAVAILABLE
         return Failure(kind, redact(str(exc)), provider_down=not exc.key_problem)

@@ -107,7 +107,7 @@ def parse_entry(text: str, where: str) -> RouteEntry:
 
 def load_config(path: Path) -> Config:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # an editor's BOM is fine
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
@@ -238,12 +238,25 @@ def _settings(table: Mapping[str, Any], source: str) -> Settings:
         deadline=_positive(table, "deadline", where) or defaults.deadline,
         timeout=_positive(table, "timeout", where) or defaults.timeout,
         ttft_timeout=_positive(table, "ttft_timeout", where) or defaults.ttft_timeout,
-        state=_string(table, "state", where) or defaults.state,
+        state=_state(table, where) or defaults.state,
         pacing=_bool(table, "pacing", where, default=defaults.pacing),
     )
 
 
 # -- small validators: each names the table and key it rejects ---------------------------------
+
+
+STATE_FORMS = ("memory", "sqlite", "sqlite://", "redis://", "rediss://", "unix://")
+
+
+def _state(table: Mapping[str, Any], where: str) -> str | None:
+    value = _string(table, "state", where)
+    if value is not None and not (value in STATE_FORMS[:2] or value.startswith(STATE_FORMS[2:])):
+        raise ConfigError(
+            f"{where} state = {value[:40]!r} is not one of: memory, sqlite, "
+            "sqlite:///path, redis://host:port/db"
+        )
+    return value
 
 
 def _only(table: Mapping[str, Any], allowed: set[str], source: str, name: str) -> None:

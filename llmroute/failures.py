@@ -49,6 +49,7 @@ class UnsendableRequestError(Exception):
     """The request could not be put on the wire to this candidate: its provider's URL cannot
     be connected to, or its key cannot be sent in a header. The candidate's problem alone."""
 
-    def __init__(self, message: str, *, key_problem: bool) -> None:
+    def __init__(self, message: str, *, key_problem: bool, request_problem: bool = False) -> None:
         super().__init__(message)
         self.key_problem = key_problem
+        self.request_problem = request_problem  # the request's own content: no one's fault

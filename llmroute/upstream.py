@@ -201,10 +201,14 @@ def unsendable(provider: str) -> Iterator[None]:
     try:
         yield
     except UnicodeEncodeError as exc:
+        # Keys that cannot be a header never get here (pools.header_problem sets them aside):
+        # what cannot be encoded is the request's own text, e.g. a lone surrogate ("\ud800"
+        # in JSON, a non-UTF-8 argv byte). Every provider would refuse it; no key is to blame.
         raise UnsendableRequestError(
-            f"{provider}: the key cannot be sent in a header (a non-ASCII character at "
-            f"position {exc.start}); set it again",
-            key_problem=True,
+            f"{provider}: the request holds text that cannot be sent ({exc.reason} at "
+            f"position {exc.start}); fix the request",
+            key_problem=False,
+            request_problem=True,
         ) from None
     except (_HTTP.InvalidURL, _HTTP.UnsupportedProtocol) as exc:
         raise UnsendableRequestError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,10 +44,12 @@ def read_jobs(lines: Iterable[bytes], *, text: bool = False) -> Iterator[Job | B
     `max_tokens`, `temperature`), or with `text`, one prompt per line (id = line number).
     Each line is decoded and parsed on its own: a bad one is that line's error alone."""
     for number, raw in enumerate(lines, start=1):
+        bom = 3 if number == 1 and raw.startswith(b"\xef\xbb\xbf") else 0  # the file's BOM
         try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM: the file's
+            line = raw[bom:].decode("utf-8")
         except UnicodeDecodeError as exc:
-            yield BadLine(number, None, f"line {number} is not UTF-8 text (byte {exc.start})")
+            at = bom + exc.start
+            yield BadLine(number, None, f"line {number} is not UTF-8 text (byte {at})")
             continue
         if not line.strip():
             continue
@@ -65,6 +68,14 @@ def parse_line(line: str, number: int) -> Job | BadLine:
         return BadLine(number, None, f"line {number} is not JSON ({reason}{where})")
     if not isinstance(data, dict):
         return BadLine(number, None, f"line {number} is not a JSON object")
+    try:  # "\ud800" is valid JSON but not text: no request (nor output line) can carry it
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return BadLine(
+            number,
+            None,
+            f"line {number} holds a lone surrogate ({exc.object[exc.start]!a}), not text",
+        )
     job_id = data.get("id")
     if not isinstance(job_id, str | int) or isinstance(job_id, bool) or job_id == "":
         return BadLine(number, None, f'line {number} has no "id" (a string or a number)')

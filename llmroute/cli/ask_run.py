@@ -13,7 +13,7 @@ from llmroute.attempt import Result
 from llmroute.cli.boundary import emit, guarded
 from llmroute.cli.options import RequestOptions
 from llmroute.cli.report import Report
-from llmroute.cli.stdin import piped_text
+from llmroute.cli.stdin import piped_text, require_text
 from llmroute.errors import StreamBrokenError, UsageError
 
 log = logging.getLogger("llmroute")
@@ -56,6 +56,7 @@ def _ask(options: AskOptions, report: Report) -> int:
 def read_prompt(argument: str | None, stdin: TextIO | None) -> str:
     """Stdin first, then the argument, separated by a blank line; either may be absent."""
     piped = piped_text(stdin, required=not argument)
+    argument = require_text(argument, "the prompt argument") if argument else argument
     parts = [p for p in (piped.strip("\n"), (argument or "").strip("\n")) if p.strip()]
     if not parts:
         raise UsageError(

@@ -7,6 +7,7 @@ is a sentence and exit 2, never a traceback or a MemoryError.
 
 from __future__ import annotations
 
+import codecs
 from typing import BinaryIO, TextIO
 
 from llmroute.errors import UsageError
@@ -42,13 +43,28 @@ def _read_bounded(stdin: TextIO) -> bytes:
 
 def decode(raw: bytes, where: str) -> str:
     """UTF-8 (a byte-order mark is dropped), or a sentence saying where it is not."""
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
     try:
-        return raw.decode("utf-8-sig")
+        return raw[bom:].decode("utf-8")
     except UnicodeDecodeError as exc:
+        at = bom + exc.start  # an offset in what was read, BOM included
         raise UsageError(
-            f"{where} is not UTF-8 text: byte {exc.start} is 0x{raw[exc.start]:02x}; convert "
+            f"{where} is not UTF-8 text: byte {at} is 0x{raw[at]:02x}; convert "
             "it first, e.g. `iconv -f latin1 -t utf-8`"
         ) from None
+
+
+def require_text(value: str, where: str) -> str:
+    """A command-line value: Python turns argv bytes that are not UTF-8 into lone surrogates,
+    which no request can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(
+            f"{where} is not UTF-8 text (character {exc.start}); convert it first, e.g. "
+            "`iconv -f latin1 -t utf-8`"
+        ) from None
+    return value
 
 
 def read_line(stdin: TextIO, number: int) -> str | None:
