@@ -37,7 +37,9 @@ CREATE TABLE IF NOT EXISTS failures (scope TEXT PRIMARY KEY, count INTEGER NOT N
 CREATE TABLE IF NOT EXISTS usage (
     id TEXT PRIMARY KEY, scope TEXT NOT NULL, at REAL NOT NULL,
     requests INTEGER NOT NULL, tokens INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS usage_scope_at ON usage (scope, at);
+DROP INDEX IF EXISTS usage_scope_at;
+-- covering: the per-reservation sums read the index alone, not one table row per entry
+CREATE INDEX IF NOT EXISTS usage_window ON usage (scope, at, requests, tokens);
 CREATE TABLE IF NOT EXISTS learned (scope TEXT PRIMARY KEY, windows TEXT NOT NULL);
 """
 
