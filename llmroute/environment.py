@@ -1,14 +1,20 @@
-"""Where llmroute looks for its config and its environment (.env files, XDG directories)."""
+"""Where llmroute looks for its config and its environment (.env files, XDG directories).
+
+Finding things imports little: `ask` through a gateway only needs to know which file it would
+load, not to parse it, so the config module and python-dotenv load only when they are used.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from llmroute.config import Config, load_config, parse_config
 from llmroute.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llmroute.config import Config
 
 APP = "llmroute"
 CONFIG_NAME = "routes.toml"
@@ -29,11 +35,11 @@ def state_dir() -> Path:
 
 def load_environment(cwd: Path | None = None) -> dict[str, str]:
     """os.environ over ./.env over the config directory's .env: an explicit variable wins."""
-    from dotenv import dotenv_values
-
     merged: dict[str, str] = {}
     for dotenv in (config_dir() / ".env", (cwd or Path.cwd()) / ".env"):
         if dotenv.is_file():
+            from dotenv import dotenv_values
+
             merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
     merged.update(os.environ)
     return merged
@@ -63,12 +69,17 @@ def config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | N
 def locate_config(explicit: str | Path | None, env: Mapping[str, str]) -> Config:
     """The first config found. With none anywhere, the built-in registry (routes.example.toml)
     serves, so that setting one API key is enough."""
+    from llmroute.config import load_config
+
     path = config_file(explicit, env)
     return builtin_config() if path is None else load_config(path)
 
 
 def builtin_config() -> Config:
     import tomllib
+    from importlib import resources
+
+    from llmroute.config import parse_config
 
     text = resources.files(APP).joinpath("routes.example.toml").read_text(encoding="utf-8")
     return parse_config(tomllib.loads(text), "built-in routes.example.toml")
