@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +24,8 @@ from llmroute.attempt import Usage
 from llmroute.failures import UpstreamProtocolError, UpstreamStreamError
 
 DRAIN_TIMEOUT_S = 0.5
+# The SDK's HTTP library (httpx in openai 1.x/2.x, httpx2 in 3.x).
+HTTP = sys.modules[openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]]
 # Delta fields that are part of the answer: the first chunk carrying one commits the stream
 # to its candidate (a role-only or usage-only chunk does not).
 CONTENT_FIELDS = ("content", "tool_calls", "function_call", "refusal", "reasoning_content")
@@ -66,26 +69,34 @@ class EventStream(Protocol):
     async def aclose(self) -> None: ...
 
 
-class SDKEventStream:
-    """The events of a response opened through the openai SDK."""
+class HTTPEventStream:
+    """The events of a streamed response of the SDK's HTTP client."""
 
-    def __init__(self, context: Any, response: Any) -> None:
-        self._context = context  # the SDK's response context manager, to close it
+    def __init__(self, response: Any) -> None:
         self._response = response
         self.headers: Mapping[str, str] = response.headers
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
-        http = sys.modules[type(self._response.http_response).__module__.split(".")[0]]
-        try:
-            async for event in parse_events(aiter(self._response.iter_lines())):
+        with sdk_errors():
+            async for event in parse_events(aiter(self._response.aiter_lines())):
                 yield event
-        except http.TimeoutException as exc:
-            raise openai.APITimeoutError(request=exc.request) from exc
-        except http.TransportError as exc:
-            raise openai.APIConnectionError(message=str(exc), request=exc.request) from exc
 
     async def aclose(self) -> None:
-        await self._context.__aexit__(None, None, None)
+        await self._response.aclose()
+
+
+@contextmanager
+def sdk_errors() -> Iterator[None]:
+    """The HTTP library's transport errors as the SDK's own exception types, so that
+    `classify` keeps mapping one family of exceptions."""
+    try:
+        yield
+    except HTTP.TimeoutException as exc:
+        raise openai.APITimeoutError(request=exc.request) from exc
+    except (HTTP.InvalidURL, HTTP.UnsupportedProtocol):
+        raise  # not a transport failure: upstream.unsendable says what it is
+    except HTTP.TransportError as exc:
+        raise openai.APIConnectionError(message=str(exc), request=exc.request) from exc
 
 
 async def parse_events(lines: AsyncIterator[str]) -> AsyncGenerator[StreamEvent, None]:

@@ -1,15 +1,16 @@
 """The one seam to providers: every HTTP call llmroute makes goes through `Upstream`.
 
-The openai SDK does the HTTP, with `max_retries=0`: the router is the only retry loop, so an
-attempt is exactly one HTTP call. Clients are built lazily, one per (provider, key), all over
-one HTTP client. Answers come back as the provider's JSON, not the SDK's models: a caller (or
-the gateway) gets every field the provider sent, and no time is spent validating them.
+The openai SDK builds the clients (one per provider and key, lazily, all over one HTTP client,
+`max_retries=0`: the router is the only retry loop, so an attempt is exactly one HTTP call)
+and owns the exception types that `classify` maps. Chat requests are posted as prepared JSON
+on that HTTP client rather than through the SDK's request building, which costs more CPU than
+the rest of the router; answers come back as the provider's JSON, not the SDK's models, so a
+caller (or the gateway) gets every field the provider sent.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,7 +22,7 @@ import openai
 from llmroute.attempt import Candidate, Usage
 from llmroute.failures import UnsendableRequestError, UpstreamProtocolError
 from llmroute.keys import ApiKey
-from llmroute.sse import EventStream, SDKEventStream, usage_of
+from llmroute.sse import HTTP, EventStream, HTTPEventStream, sdk_errors, usage_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,8 +54,6 @@ class SendStamp:
 
 
 _STAMP: ContextVar[SendStamp | None] = ContextVar("llmroute_send_stamp", default=None)
-# The SDK's HTTP library (httpx in openai 1.x/2.x, httpx2 in 3.x), for its URL errors.
-_HTTP = sys.modules[openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]]
 
 
 class Upstream(Protocol):
@@ -133,28 +132,7 @@ class OpenAIUpstream:
         timeout: float,
         stamp: SendStamp,
     ) -> Reply:
-        client = self._client(candidate.provider, candidate.key, base_url)
-        _STAMP.set(stamp)  # this task's own context: the request hook below runs in it
-        # The body is JSON-ready already (quirks applied): post it on the shared HTTP client,
-        # not through the SDK's request building (TypedDict transforms, option merging: ~1.5 ms
-        # of CPU per call), raising the SDK's own exceptions, so classify() sees what it saw.
-        assert self._http is not None
-        body = json.dumps({**params, "model": candidate.model, "messages": messages}).encode()
-        headers = self._headers[(candidate.provider, candidate.key.alias)]
-        with unsendable(candidate.provider):
-            try:
-                response = await self._http.post(
-                    f"{client.base_url}chat/completions", content=body, headers=headers,
-                    timeout=timeout,
-                )  # fmt: skip
-            except _HTTP.TimeoutException as exc:
-                raise openai.APITimeoutError(request=exc.request) from exc
-            except (_HTTP.InvalidURL, _HTTP.UnsupportedProtocol):
-                raise  # unsendable() says which
-            except _HTTP.TransportError as exc:
-                raise openai.APIConnectionError(message=str(exc), request=exc.request) from exc
-        if response.status_code >= 400:
-            raise _status_error(response)
+        response = await self._post(candidate, base_url, messages, params, timeout, stamp)
         return reply_from(_json(response.content), response.headers)
 
     async def open_stream(
@@ -166,19 +144,43 @@ class OpenAIUpstream:
         timeout: float,
         stamp: SendStamp,
     ) -> EventStream:
-        client = self._client(candidate.provider, candidate.key, base_url)
-        _STAMP.set(stamp)
-        context = client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
-            model=candidate.model,
-            messages=messages,
-            stream=True,
-            stream_options={"include_usage": True},
-            extra_body=dict(params) or None,
-            timeout=timeout,
+        streamed = {**params, "stream": True, "stream_options": {"include_usage": True}}
+        response = await self._post(
+            candidate, base_url, messages, streamed, timeout, stamp, stream=True
         )
-        with unsendable(candidate.provider):
-            response = await context.__aenter__()
-        return SDKEventStream(context, response)
+        return HTTPEventStream(response)
+
+    async def _post(
+        self,
+        candidate: Candidate,
+        base_url: str,
+        messages: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any],
+        timeout: float,
+        stamp: SendStamp,
+        *,
+        stream: bool = False,
+    ) -> Any:
+        """POST the chat request as prepared JSON on the shared HTTP client: not through the
+        SDK's request building (TypedDict transforms, option merging: ~1.5 ms of CPU a call).
+        Failures are raised as the SDK's own exception types, so classify() sees what the SDK
+        would have raised. With `stream`, returns once the headers are in."""
+        client = self._client(candidate.provider, candidate.key, base_url)
+        assert self._http is not None  # built with the first client
+        _STAMP.set(stamp)  # this task's own context: the request hook below runs in it
+        body = json.dumps({**params, "model": candidate.model, "messages": messages}).encode()
+        headers = self._headers[(candidate.provider, candidate.key.alias)]
+        with unsendable(candidate.provider), sdk_errors():
+            request = self._http.build_request(
+                "POST", f"{client.base_url}chat/completions", content=body, headers=headers,
+                timeout=timeout,
+            )  # fmt: skip
+            response = await self._http.send(request, stream=stream)
+            if response.status_code >= 400:
+                await response.aread()
+                await response.aclose()
+                raise _status_error(response)
+        return response
 
     async def list_models(
         self, provider: str, key: ApiKey, base_url: str, timeout: float
@@ -226,7 +228,7 @@ def unsendable(provider: str) -> Iterator[None]:
             key_problem=False,
             request_problem=True,
         ) from None
-    except (_HTTP.InvalidURL, _HTTP.UnsupportedProtocol) as exc:
+    except (HTTP.InvalidURL, HTTP.UnsupportedProtocol) as exc:
         raise UnsendableRequestError(
             f"{provider}: base_url cannot be used ({exc})", key_problem=False
         ) from None
