@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fakeprovider.fixtures", "tests.fakes"]
+pytest_plugins = ["tests.fakeprovider.fixtures", "tests.fakes", "tests.gateway_fixtures"]
 
 _LEAKY_PREFIXES = ("LLMROUTE_", "GROQ_", "CEREBRAS_", "SAMBANOVA_", "OPENROUTER_", "GEMINI_",
                    "OPENAI_", "XDG_")  # fmt: skip

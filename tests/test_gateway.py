@@ -48,25 +48,6 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
         yield shared
 
 
-@pytest.fixture
-def world(shared: Shared) -> World:
-    shared.reset()
-    return shared.world
-
-
-@pytest.fixture
-def gateway(shared: Shared, world: World) -> Iterator[Gateway]:
-    yield shared.gateway
-    assert not [line for line in shared.gateway.lines if " 500 " in line]
-    assert_no_secret(*shared.gateway.lines)
-
-
-@pytest.fixture
-def client(gateway: Gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0) as client:
-        yield client
-
-
 def llmroute_headers(headers: Any) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-llmroute-")}
 

@@ -61,24 +61,12 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shared]:
 
 
 @pytest.fixture
-def world(shared: Shared) -> World:
-    shared.reset()
-    return shared.world
-
-
-@pytest.fixture
 def gateway(shared: Shared, world: World) -> Iterator[Gateway]:
     yield shared.gateway
     # Whatever the test did: no 500 and no key in any line of the access log.
     assert not [line for line in shared.gateway.lines if " 500 " in line]
     assert_no_secret(*shared.gateway.lines)
     assert all(PACED_KEY not in line for line in shared.gateway.lines)
-
-
-@pytest.fixture
-def client(gateway: Gateway) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0) as client:
-        yield client
 
 
 def openai_error(body: Any) -> dict[str, Any]:
