@@ -1,10 +1,11 @@
 """Budgets: may a request go out now, and if not, when? Pure functions over a usage log.
 
-Two sources of limits meet here: the configured rates (`30/minute`, `6000/minute` tokens),
-checked against a sliding-window log of what this router (every process sharing the state)
-sent; and the limits learned from `x-ratelimit-*` headers, which say how much the provider
-itself still allows until its window resets. A header counts every request the provider has
-seen, not those still in flight, so what is in flight is kept aside (`pending`) and subtracted.
+Three sources of limits meet here. The configured rates (`30/minute`, `6000/minute` tokens) and
+the rates learned from `x-ratelimit-limit-*` headers (see `learned.py`) are both checked against
+a sliding-window log of what this router (every process sharing the state) sent. The snapshots
+those headers carry (`remaining` until the window resets) also count every request the provider
+has seen from anyone, so they stay an upper bound while they live; what is in flight is kept
+aside (`pending`) and subtracted, as the provider cannot know of it yet.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from llmroute.config import Limits
+from llmroute.learned import LearnedRate, LearnedWindow, learn_rates
 from llmroute.rate import Rate
 
 # Our log stamps a request when it is reserved, the provider when it arrives: wait a little
@@ -21,6 +23,9 @@ from llmroute.rate import Rate
 MARGIN_S = 0.05
 MARGIN_SHARE = 0.01
 PENDING_TTL_S = 600.0  # a reservation never settled (a crashed process) stops counting
+# Learned windows longer than this are left to the provider's `remaining`, which every answer
+# refreshes: pacing them by our log would keep a day of entries for what one header tells.
+LOG_PACED_MAX_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -48,42 +53,40 @@ class Finished:
 
 
 @dataclass(frozen=True)
-class LearnedWindow:
-    """What a provider's headers said about one of its windows."""
-
-    dimension: str  # "requests" or "tokens"
-    remaining: float
-    reset_at: float  # epoch seconds when the window is full again
-    limit: float | None = None
-
-    def active(self, now: float) -> bool:
-        return now < self.reset_at
-
-
-@dataclass(frozen=True)
 class Learned:
-    """A scope's learned windows, and the reservations in flight that they cannot know of."""
+    """A scope's learned windows and rates, and the reservations in flight that the windows
+    cannot know of."""
 
     windows: Mapping[str, LearnedWindow] = field(default_factory=dict)
     pending: Mapping[str, UsageEntry] = field(default_factory=dict)
+    rates: Mapping[str, LearnedRate] = field(default_factory=dict)
 
     def holding(self, entry: UsageEntry, now: float) -> Learned:
         """With one more request in flight."""
-        return Learned(self._live_windows(now), {**self._live_pending(now), entry.id: entry})
+        pending = {**self._live_pending(now), entry.id: entry}
+        return Learned(self._live_windows(now), pending, self._live_rates(now))
 
     def heard(
         self, windows: Mapping[str, LearnedWindow], entry_id: str | None, now: float
     ) -> Learned:
         """After a response: it is no longer in flight (the provider's count includes it), and
-        its headers update the windows. Answers of concurrent requests arrive out of order, so
-        within a live window the lowest `remaining` stands until that window resets."""
+        its headers update the windows and the rates behind them. Answers of concurrent
+        requests arrive out of order, so within a live window the lowest `remaining` stands
+        until that window resets."""
         pending = {k: e for k, e in self._live_pending(now).items() if k != entry_id}
         merged = self._live_windows(now)
         for name, window in windows.items():
             current = merged.get(name)
             if current is None or window.remaining <= current.remaining:
                 merged[name] = window
-        return Learned(merged, pending)
+        return Learned(merged, pending, learn_rates(self._live_rates(now), windows, now))
+
+    def paced_rates(self, dimension: str) -> list[Rate]:
+        """The learned rates that pace by the usage log, like configured ones."""
+        return [
+            r.rate for r in self.rates.values()
+            if r.dimension == dimension and r.window_s <= LOG_PACED_MAX_S
+        ]  # fmt: skip
 
     def _live_windows(self, now: float) -> dict[str, LearnedWindow]:
         return {name: w for name, w in self.windows.items() if w.active(now)}
@@ -91,14 +94,19 @@ class Learned:
     def _live_pending(self, now: float) -> dict[str, UsageEntry]:
         return {k: e for k, e in self.pending.items() if e.at > now - PENDING_TTL_S}
 
+    def _live_rates(self, now: float) -> dict[str, LearnedRate]:
+        return {k: r for k, r in self.rates.items() if r.alive(now)}
+
 
 def padded(window_s: float) -> float:
     return window_s + MARGIN_S + window_s * MARGIN_SHARE
 
 
-def horizon(limits: Limits) -> float:
-    """How far back the usage log matters for these limits."""
-    return max((padded(r.window_s) for r in (*limits.requests, *limits.tokens)), default=0.0)
+def horizon(limits: Limits, learned: Learned) -> float:
+    """How far back the usage log matters for these limits and the learned rates."""
+    learned_rates = (*learned.paced_rates("requests"), *learned.paced_rates("tokens"))
+    rates = (*limits.requests, *limits.tokens, *learned_rates)
+    return max((padded(r.window_s) for r in rates), default=0.0)
 
 
 class UsageLog(Protocol):
@@ -133,9 +141,11 @@ def free_at(
 ) -> float | None:
     """None when `cost` fits every limit now; else the earliest time it could fit."""
     in_flight = list(learned.pending.values())
+    requests = (*limits.requests, *learned.paced_rates("requests"))
+    tokens = (*limits.tokens, *learned.paced_rates("tokens"))
     waits = [
-        *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in limits.requests),
-        *(_rate_free_at(log, rate, cost.tokens, now, "tokens") for rate in limits.tokens),
+        *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in requests),
+        *(_rate_free_at(log, rate, cost.tokens, now, "tokens") for rate in tokens),
         *(_learned_free_at(w, in_flight, cost, now) for w in learned.windows.values()),
     ]
     blocked = [w for w in waits if w is not None]

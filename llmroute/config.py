@@ -14,6 +14,10 @@ from llmroute.errors import ConfigError, UnknownRouteError
 from llmroute.rate import Rate, parse_rate
 
 FALLBACK_TASK = "fallback"
+# What one budget (and a 429's cooldown) covers: each key's each model; each key, its models
+# together; the provider's keys together, per model; or all of it together.
+LIMITS_PER = ("key-model", "key", "account-model", "account")
+LEGACY_LIMIT_SCOPE = {"key": "key-model", "account": "account-model"}
 MIN_SECONDS = 0.1  # the shortest timeout or deadline a config may set
 TRUTHY = {"1", "true", "yes", "on"}
 
@@ -41,7 +45,7 @@ class ProviderConfig:
     enabled: bool = True
     enable_env: str | None = None
     drop_params: frozenset[str] = frozenset()
-    limit_scope: str = "key"  # "key" or "account": do the keys share one budget?
+    limits_per: str = "key-model"  # what one budget covers: see LIMITS_PER
     limits: Limits = Limits()
     models: Mapping[str, ModelConfig] = field(default_factory=dict)
 
@@ -140,12 +144,31 @@ def parse_config(data: Mapping[str, Any], source: str = "<memory>") -> Config:
     return Config(providers=providers, tasks=tasks, settings=settings, source=source)
 
 
+def _limits_per(table: Mapping[str, Any], where: str) -> str:
+    """`limits_per`, or the older `limit_scope` ("key" / "account": whether keys share)."""
+    choices = ", ".join(f'"{v}"' for v in LIMITS_PER)
+    if "limit_scope" in table:
+        if "limits_per" in table:
+            raise ConfigError(f"{where} has limits_per and limit_scope: keep limits_per alone")
+        legacy = table["limit_scope"]
+        if legacy not in LEGACY_LIMIT_SCOPE:
+            raise ConfigError(
+                f'{where} limit_scope must be "key" or "account", not {legacy!r} '
+                f"(or write limits_per, one of {choices})"
+            )
+        return LEGACY_LIMIT_SCOPE[legacy]
+    value = table.get("limits_per", "key-model")
+    if value not in LIMITS_PER:
+        raise ConfigError(f"{where} limits_per must be one of {choices}, not {value!r}")
+    return str(value)
+
+
 def _provider(name: str, table: Any, source: str) -> ProviderConfig:
     where = f"{source}: [providers.{name}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table")
     allowed = {"base_url", "keys", "timeout", "enabled", "enable_env", "drop_params",
-               "limit_scope", "limits", "models"}  # fmt: skip
+               "limits_per", "limit_scope", "limits", "models"}  # fmt: skip
     _only(table, allowed, source, f"[providers.{name}]")
     base_url = table.get("base_url")
     if not isinstance(base_url, str) or not base_url.strip():
@@ -153,9 +176,7 @@ def _provider(name: str, table: Any, source: str) -> ProviderConfig:
     problem = url_problem(base_url.strip())
     if problem:
         raise ConfigError(f"{where} base_url {base_url!r} {problem}")
-    scope = table.get("limit_scope", "key")
-    if scope not in ("key", "account"):
-        raise ConfigError(f'{where} limit_scope must be "key" or "account", not {scope!r}')
+    limits_per = _limits_per(table, where)
     models = {
         model: _model(model, spec, f"{where} models.{model!r}")
         for model, spec in _sub(table, "models", where).items()
@@ -168,7 +189,7 @@ def _provider(name: str, table: Any, source: str) -> ProviderConfig:
         enabled=_bool(table, "enabled", where, default=True),
         enable_env=_string(table, "enable_env", where),
         drop_params=frozenset(_strings(table, "drop_params", where)),
-        limit_scope=scope,
+        limits_per=limits_per,
         limits=_provider_limits(_sub(table, "limits", where), f"{where} limits"),
         models=models,
     )

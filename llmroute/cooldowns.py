@@ -58,10 +58,24 @@ def scopes_of(c: Candidate) -> tuple[str, ...]:
     )
 
 
-def scope_for(c: Candidate, failure: Failure) -> str | None:
-    """The scope a failure cools down; None when it only affects this request."""
+def budget_cooldown_scope(c: Candidate, limits_per: str) -> str:
+    """The scope a spent budget cools down: as wide as the budget (`limits_per`)."""
+    if limits_per == "key":
+        return key_scope(c)
+    if limits_per == "account-model":
+        return provider_model_scope(c.provider, c.model)
+    if limits_per == "account":
+        return provider_scope(c.provider)
+    return key_model_scope(c)
+
+
+def scope_for(c: Candidate, failure: Failure, limits_per: str = "key-model") -> str | None:
+    """The scope a failure cools down; None when it only affects this request. A 429 cools
+    down everything that shares the budget it spent (a key-wide daily cap: every model)."""
     if failure.kind in (K.TOO_LARGE, K.CONTEXT_TOO_LONG, K.BAD_REQUEST):
         return None
+    if failure.kind in (K.RATE_LIMITED, K.QUOTA_EXHAUSTED):
+        return budget_cooldown_scope(c, limits_per)
     if failure.provider_down:
         return provider_scope(c.provider)
     if failure.kind is K.AUTH:

@@ -248,6 +248,7 @@ class Lease:
         self.started = time.perf_counter()
         self.stream: EventStream | None = None
         self.headers: Mapping[str, str] = {}  # a stream's, once it opened
+        self.heard_at: float | None = None  # when a stream's headers came
         self.events: AsyncGenerator[StreamEvent, None] | None = None
         self.first_content_at: float | None = None  # streams: perf_counter at first content
         self._own = self._limit = self._fair = self.timeout
@@ -304,7 +305,7 @@ class Lease:
             self.candidate, provider.base_url, self.dispatch.messages, self.body(),
             self.timeout, self.stamp,
         )  # fmt: skip
-        self.headers = self.stream.headers
+        self.headers, self.heard_at = self.stream.headers, engine.clock.now()
         self.events = self.stream.events()
         return self.events
 
@@ -325,7 +326,7 @@ class Lease:
     async def answered(self, headers: Mapping[str, str], usage: Usage | None) -> None:
         engine, c = self.engine, self.candidate
         tokens = usage.total_tokens if usage else None
-        engine.pacer.finish(c, self.reservation, self.sent_at, headers, tokens)
+        engine.pacer.finish(c, self.reservation, self.sent_at, headers, tokens, self.heard_at)
         engine.health.answered(c)
         engine.observe(self.dispatch.run.answered(c, self.latency_s, self.ttft_s))
         await self._close()
@@ -335,11 +336,13 @@ class Lease:
         engine, c = self.engine, self.candidate
         failure, providers_fault = self._failure(exc)
         if providers_fault:
-            engine.health.failed(c, failure)
+            engine.health.failed(c, failure, self.provider.limits_per)
         else:  # our own limits ran out: trying it again in this request would go the same way
             self.dispatch.run.rule_out(c)
-        headers = failure.headers or self.headers
-        engine.pacer.finish(c, self.reservation, self.sent_at, headers)
+        heard_at = None if failure.headers else self.heard_at
+        engine.pacer.finish(
+            c, self.reservation, self.sent_at, failure.headers or self.headers, heard_at=heard_at
+        )
         await self._close()
         engine.observe(self.dispatch.run.failed(c, failure, self.latency_s))
 
@@ -352,8 +355,8 @@ class Lease:
             failure = engine.classify(exc)
         stalled_too_soon = isinstance(exc, TimeoutError) and self.timeout < self.configured
         if not stalled_too_soon:  # a pause shorter than the config allows is the caller's call
-            engine.health.failed(c, failure)
-        engine.pacer.finish(c, self.reservation, self.sent_at, self.headers)
+            engine.health.failed(c, failure, self.provider.limits_per)
+        engine.pacer.finish(c, self.reservation, self.sent_at, self.headers, heard_at=self.heard_at)
         await self._close()
         why = f"broke off after {chunks} chunk(s): {failure.message}"
         run = self.dispatch.run

@@ -29,8 +29,8 @@ class Health:
         active = self.store.cooldowns(scopes_of(candidate), self.clock.now())
         return max(active.values(), key=lambda c: c.until, default=None)
 
-    def failed(self, candidate: Candidate, failure: Failure) -> None:
-        scope = scope_for(candidate, failure)
+    def failed(self, candidate: Candidate, failure: Failure, limits_per: str = "key-model") -> None:
+        scope = scope_for(candidate, failure, limits_per)
         if scope is None:
             return
         consecutive = self.store.note_failure(scope) if failure.kind in CIRCUIT_KINDS else 1

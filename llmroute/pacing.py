@@ -19,10 +19,12 @@ UNPACED = Reservation(entry_id="")  # pacing is off: granted, holding nothing
 
 
 def budget_scope(candidate: Candidate, provider: ProviderConfig) -> str:
-    """Per key and model; with `limit_scope = "account"`, the keys of a provider share it."""
-    c = candidate
-    owner = "*" if provider.limit_scope == "account" else f"{c.key.alias}:{c.key.fingerprint}"
-    return f"budget:{c.provider}:{owner}:{c.model}"
+    """The budget an attempt draws on: per key and model unless `limits_per` says that the
+    provider's keys (`account…`) or a key's models (`key`, `account`) share one."""
+    c, shared = candidate, provider.limits_per
+    owner = "*" if shared in ("account", "account-model") else f"{c.key.alias}:{c.key.fingerprint}"
+    model = "*" if shared in ("key", "account") else c.model
+    return f"budget:{c.provider}:{owner}:{model}"
 
 
 def limits_for(provider: ProviderConfig, model: str) -> Limits:
@@ -76,12 +78,15 @@ class Pacer:
         sent_at: float,
         headers: Mapping[str, str],
         tokens: int | None = None,
+        heard_at: float | None = None,
     ) -> None:
-        """After every reserved attempt: one request less in flight, and what headers said."""
+        """After every reserved attempt: one request less in flight, and what headers said
+        (they came at `heard_at`, by default now)."""
         if not reservation.entry_id:
             return
         # The provider's windows count from the request's arrival: about when it was sent.
-        windows = learned_windows(headers, sent_at + MARGIN_S)
+        elapsed = (self.clock.now() if heard_at is None else heard_at) - sent_at
+        windows = learned_windows(headers, sent_at + MARGIN_S, max(0.0, elapsed))
         done = Finished(reservation.entry_id, sent_at, windows, tokens)
         scope = budget_scope(candidate, self.config.providers[candidate.provider])
         self.store.finish(scope, done, self.clock.now())

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from llmroute.budget import LearnedWindow
+from llmroute.learned import LearnedWindow
 
 _GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -86,10 +86,15 @@ def daily_cap_hit(headers: Mapping[str, str], body: object) -> bool:
 # -- rate-limit windows in headers -------------------------------------------------------------
 
 _WINDOW_SUFFIXES = (("", parse_go_duration), ("-minute", None), ("-day", None))
+_NAMED_SPANS = {"-minute": 60.0, "-day": 86400.0}
 
 
-def learned_windows(headers: Mapping[str, str], now: float) -> dict[str, LearnedWindow]:
-    """Every window a response's headers describe (OpenAI/Groq, Cerebras, OpenRouter)."""
+def learned_windows(
+    headers: Mapping[str, str], now: float, elapsed: float = 0.0
+) -> dict[str, LearnedWindow]:
+    """Every window a response's headers describe (OpenAI/Groq, Cerebras, OpenRouter). `now`
+    is about when the provider counted the request; `elapsed` how long its answer took, which
+    the provider's reset does not include."""
     windows: dict[str, LearnedWindow] = {}
     for dimension in ("requests", "tokens"):
         for suffix, parse in _WINDOW_SUFFIXES:
@@ -98,13 +103,20 @@ def learned_windows(headers: Mapping[str, str], now: float) -> dict[str, Learned
             raw = headers.get(f"x-ratelimit-reset-{name}")
             reset = (parse or _float)(raw) if raw else None
             if left is not None and reset is not None:
-                limit = _float(headers.get(f"x-ratelimit-limit-{name}"))
-                windows[name] = LearnedWindow(dimension, left, now + reset, limit)
+                windows[name] = LearnedWindow(
+                    dimension=dimension, remaining=left, reset_at=now + reset,
+                    limit=_float(headers.get(f"x-ratelimit-limit-{name}")),
+                    span_s=_NAMED_SPANS.get(suffix), lasted_s=reset + elapsed,
+                    header=f"x-ratelimit-limit-{name}",
+                )  # fmt: skip
     left = _float(headers.get("x-ratelimit-remaining"))
     reset = _epoch_ms_reset(headers, now)
     if left is not None and reset is not None:  # OpenRouter: epoch-ms reset, per account
-        limit = _float(headers.get("x-ratelimit-limit"))
-        windows["requests-account"] = LearnedWindow("requests", left, now + reset, limit)
+        windows["requests-account"] = LearnedWindow(  # a moment, not a duration: no `elapsed`
+            dimension="requests", remaining=left, reset_at=now + reset,
+            limit=_float(headers.get("x-ratelimit-limit")), lasted_s=reset,
+            header="x-ratelimit-limit",
+        )  # fmt: skip
     return windows
 
 

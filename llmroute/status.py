@@ -30,7 +30,7 @@ class KeyStatus:
     reason: str = ""
     failures: int = 0
     budgets: list[str] = field(default_factory=list)  # "3/5 requests per 2s"
-    learned: list[str] = field(default_factory=list)  # "tokens 4000/6000, full in 12s"
+    learned: list[str] = field(default_factory=list)  # "tokens 4000/6000, resets in 12s"
 
     def to_dict(self) -> dict[str, Any]:
         data = dict(vars(self))
@@ -78,11 +78,15 @@ def _budgets(config: Config, c: Candidate, snapshot: Snapshot, now: float) -> li
 
 
 def _learned(config: Config, c: Candidate, snapshot: Snapshot, now: float) -> list[str]:
-    windows = snapshot.learned.get(budget_scope(c, config.providers[c.provider]), {})
+    """The provider's windows as they stand, then the rates learned behind them."""
+    learned = snapshot.learned.get(budget_scope(c, config.providers[c.provider]))
+    if learned is None:
+        return []
     lines = []
-    for name, w in sorted(windows.items()):
+    for name, w in sorted(learned.windows.items()):
         if not w.active(now):
             continue
         limit = f"/{w.limit:g}" if w.limit is not None else ""
-        lines.append(f"{name} {w.remaining:g}{limit}, full in {w.reset_at - now:.0f}s")
-    return lines
+        lines.append(f"{name} {w.remaining:g}{limit}, resets in {w.reset_at - now:.0f}s")
+    rates = sorted(learned.rates.values(), key=lambda r: (r.dimension, r.window_s))
+    return lines + [r.describe() for r in rates if r.alive(now)]

@@ -118,7 +118,7 @@ def test_openai_clients_are_built_only_behind_the_upstream_seam() -> None:
 LAYERS = (
     "errors failures keys rate clock attempt jsontext",  # values
     "config quirks environment pools",  # config
-    "signals budget cooldowns classify request",  # pure decisions
+    "learned signals budget cooldowns classify request",  # pure decisions
     "state setup",  # state
     "upstream sse health pacing turns",  # seams
     "engine assembly streaming mapping router checkup status",  # engine

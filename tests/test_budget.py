@@ -57,23 +57,35 @@ def test_tokens_are_weighed() -> None:
 
 
 def test_learned_window_blocks_until_its_reset() -> None:
-    learned = Learned({"requests": LearnedWindow("requests", 0, NOW + 12, 30)})
+    learned = Learned(
+        {"requests": LearnedWindow(dimension="requests", remaining=0, reset_at=NOW + 12, limit=30)}
+    )
     assert free_at(ListLog([]), learned, Limits(), Cost(), NOW) == NOW + 12
     assert free_at(ListLog([]), learned, Limits(), Cost(), NOW + 13) is None  # reset passed
 
 
 def test_requests_in_flight_count_against_what_the_headers_said() -> None:
-    learned = Learned({"tokens": LearnedWindow("tokens", 500, NOW + 30, 6000)})
+    learned = Learned(
+        {"tokens": LearnedWindow(dimension="tokens", remaining=500, reset_at=NOW + 30, limit=6000)}
+    )
     held = learned.holding(UsageEntry("a", NOW, 1, 300), NOW)
     assert free_at(ListLog([]), held, Limits(), Cost(tokens=300), NOW) == NOW + 30
     # The answer to "a" comes back: its headers include it, it is no longer in flight.
-    heard = held.heard({"tokens": LearnedWindow("tokens", 5900, NOW + 30, 6000)}, "a", NOW)
+    heard = held.heard(
+        {
+            "tokens": LearnedWindow(
+                dimension="tokens", remaining=5900, reset_at=NOW + 30, limit=6000
+            )
+        },
+        "a",
+        NOW,
+    )
     assert heard.pending == {}
     assert free_at(ListLog([]), heard, Limits(), Cost(tokens=300), NOW) is None
 
 
 def test_windows_that_reset_and_stale_holds_are_dropped() -> None:
-    learned = Learned({"requests": LearnedWindow("requests", 0, NOW + 1)},
+    learned = Learned({"requests": LearnedWindow(dimension="requests", remaining=0, reset_at=NOW + 1)},
                       {"x": UsageEntry("x", NOW - 10_000, 1, 0)})  # fmt: skip
     later = learned.heard({}, None, NOW + 2)
     assert later == Learned()
@@ -88,7 +100,10 @@ def test_learned_windows_from_each_dialect() -> None:
         {"x-ratelimit-limit-requests": "30", "x-ratelimit-remaining-requests": "4",
          "x-ratelimit-reset-requests": "2m59.5s", "x-ratelimit-remaining-tokens": "5000",
          "x-ratelimit-reset-tokens": "460ms"}, NOW)  # fmt: skip
-    assert openai["requests"] == LearnedWindow("requests", 4, NOW + 179.5, 30)
+    assert openai["requests"] == LearnedWindow(
+        dimension="requests", remaining=4, reset_at=NOW + 179.5, limit=30, lasted_s=179.5,
+        header="x-ratelimit-limit-requests",
+    )  # fmt: skip
     assert openai["tokens"].reset_at == pytest.approx(NOW + 0.46)
     cerebras = learned_windows(
         {"x-ratelimit-remaining-requests-day": "14000", "x-ratelimit-reset-requests-day": "3600.5",

@@ -74,7 +74,9 @@ def test_finish_settles_tokens_and_releases_the_hold(store: StateStore) -> None:
 
 
 def test_learned_windows_gate_reservations(store: StateStore) -> None:
-    window = {"requests": LearnedWindow("requests", 2, NOW + 20, 30)}
+    window = {
+        "requests": LearnedWindow(dimension="requests", remaining=2, reset_at=NOW + 20, limit=30)
+    }
     first = store.reserve("budget:l", Limits(), Cost(), NOW)
     assert first.entry_id is not None
     store.finish("budget:l", Finished(first.entry_id, NOW, window), NOW)  # the provider: 2 left
@@ -98,11 +100,11 @@ def test_snapshot_and_clear(store: StateStore) -> None:
     store.extend_cooldown(Cooldown("keymodel:cerebras:cerebras#1:f:m", NOW + 30, "timeout", "t"))
     held = store.reserve("budget:groq:groq#1:f:m", LIMITS, Cost(), NOW)
     assert held.entry_id is not None
-    window = {"tokens": LearnedWindow("tokens", 5, NOW + 9)}
+    window = {"tokens": LearnedWindow(dimension="tokens", remaining=5, reset_at=NOW + 9)}
     store.finish("budget:groq:groq#1:f:m", Finished(held.entry_id, NOW, window), NOW)
     snap = store.snapshot(NOW)
     assert len(snap.cooldowns) == 2 and "budget:groq:groq#1:f:m" in snap.usage
-    assert snap.learned["budget:groq:groq#1:f:m"]["tokens"].remaining == 5
+    assert snap.learned["budget:groq:groq#1:f:m"].windows["tokens"].remaining == 5
     assert store.clear("groq") == 1
     after = store.snapshot(NOW)
     assert [c.scope for c in after.cooldowns] == ["keymodel:cerebras:cerebras#1:f:m"]

@@ -80,7 +80,7 @@ def test_state_table_render() -> None:
     row = KeyStatus(
         "groq", "groq#1", "gsk_…aaa1", "llama-3.3-70b-versatile", "cooling",
         until=1030.0, reason="rate_limited 429", failures=2,
-        budgets=["28/30 requests per min"], learned=["tokens 5000/6000, full in 9s"],
+        budgets=["28/30 requests per min"], learned=["tokens 5000/6000, resets in 9s"],
     )  # fmt: skip
     out = io.StringIO()
     Console(file=out, width=120, color_system=None).print(state_table([row], now=1000.0))

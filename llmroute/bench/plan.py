@@ -88,7 +88,7 @@ def plan_spend(
         keys = pools[entry.provider].keys
         each = math.ceil(requests / len(keys))
         per_target.append(TargetSpend(target, tuple((k.alias, each) for k in keys), target.route))
-        shared = provider.limit_scope == "account"
+        shared = provider.limits_per.startswith("account")
         for key in keys[:1] if shared else keys:
             scope = budget_scope(Candidate(entry.provider, key, entry.model), provider)
             label = f"{entry.provider} (account)" if shared else key.alias

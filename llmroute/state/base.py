@@ -17,7 +17,6 @@ from llmroute.budget import (
     Cost,
     Finished,
     Learned,
-    LearnedWindow,
     UsageEntry,
     UsageLog,
     free_at,
@@ -25,6 +24,7 @@ from llmroute.budget import (
 )
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown
+from llmroute.learned import LearnedRate, LearnedWindow
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Snapshot:
 
     cooldowns: list[Cooldown] = field(default_factory=list)
     failures: dict[str, int] = field(default_factory=dict)
-    learned: dict[str, dict[str, LearnedWindow]] = field(default_factory=dict)
+    learned: dict[str, Learned] = field(default_factory=dict)
     usage: dict[str, list[UsageEntry]] = field(default_factory=dict)
     cursors: dict[str, int] = field(default_factory=dict)
 
@@ -97,7 +97,7 @@ def decide_reservation(
     cost: Cost,
     now: float,
 ) -> ReserveDecision:
-    keep_after = now - horizon(limits)
+    keep_after = now - horizon(limits, learned)
     wait = free_at(log, learned, limits, cost, now)
     if wait is not None:
         return ReserveDecision(Reservation(None, wait), None, learned, keep_after)
@@ -109,6 +109,7 @@ def encode_learned(learned: Learned) -> str:
     return json.dumps({
         "windows": {name: vars(w) for name, w in learned.windows.items()},
         "pending": {key: vars(e) for key, e in learned.pending.items()},
+        "rates": {key: vars(r) for key, r in learned.rates.items()},
     })  # fmt: skip
 
 
@@ -119,4 +120,5 @@ def decode_learned(text: str | None) -> Learned:
     return Learned(
         {name: LearnedWindow(**fields) for name, fields in data["windows"].items()},
         {key: UsageEntry(**fields) for key, fields in data["pending"].items()},
+        {key: LearnedRate(**fields) for key, fields in data.get("rates", {}).items()},
     )

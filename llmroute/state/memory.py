@@ -72,7 +72,7 @@ class MemoryStore:
             return Snapshot(
                 cooldowns=[c for c in self._cooldowns.values() if c.until > now],
                 failures=dict(self._failures),
-                learned={s: dict(v.windows) for s, v in self._learned.items() if v.windows},
+                learned={s: v for s, v in self._learned.items() if v.windows or v.rates},
                 usage={s: list(e) for s, e in self._usage.items() if e},
                 cursors=dict(self._cursors),
             )

@@ -124,10 +124,7 @@ class RedisStore:
         return Snapshot(
             cooldowns=[c for c in cooldowns if c.until > now],
             failures={s: int(n) for s, n in self._redis.hgetall(self._failures).items()},
-            learned={
-                s: dict(decode_learned(w).windows)
-                for s, w in self._redis.hgetall(self._learned).items()
-            },
+            learned={s: decode_learned(w) for s, w in self._redis.hgetall(self._learned).items()},
             usage={s: e for s, e in usage.items() if e},
             cursors={p: int(v) for p, v in self._redis.hgetall(self._cursors).items()},
         )

@@ -179,8 +179,7 @@ class SQLiteStore:
             ],
             failures={str(s): int(str(n)) for s, n in self._read("SELECT * FROM failures")},
             learned={
-                str(s): dict(decode_learned(str(w)).windows)
-                for s, w in self._read("SELECT * FROM learned")
+                str(s): decode_learned(str(w)) for s, w in self._read("SELECT * FROM learned")
             },
             usage=usage,
             cursors={str(p): int(str(v)) for p, v in self._read("SELECT * FROM cursors")},
