@@ -166,6 +166,7 @@ KEYS = [
     "requests",
     "tokens",
     "limit_scope",
+    "limits_per",
     "enabled",
     "enable_env",
     "drop_params",
@@ -406,6 +407,7 @@ PLAUSIBLE: dict[str, st.SearchStrategy[str]] = {
     "enable_env": _strings("GROQ_API_KEY", "NOPE", "HOME", ""),
     "drop_params": _lists([], ["temperature"], ["messages"], ["model"], [""]),
     "limit_scope": _strings("key", "account", "provider", ""),
+    "limits_per": _strings("key-model", "key", "account-model", "account", "model", ""),
     "context_window": st.one_of(st.integers().map(str), st.sampled_from(ODD_NUMBERS)),
     "requests": rates | rates.map(lambda r: f"[{r}, {r}]"),
     "tokens": rates | rates.map(lambda r: f"[{r}]"),
@@ -434,7 +436,10 @@ HOME_TABLES: dict[str, list[str]] = {
     "deadline": ["settings", *PROVIDERS],
     "ttft_timeout": ["settings", *PROVIDERS],
     **{key: ["settings"] for key in ("state", "default_task", "pacing")},
-    **{key: PROVIDERS for key in ("keys", "enabled", "enable_env", "drop_params", "limit_scope")},
+    **{
+        key: PROVIDERS
+        for key in ("keys", "enabled", "enable_env", "drop_params", "limit_scope", "limits_per")
+    },
     "base_url": PROVIDERS,
     **{
         key: ["providers.groq.limits", "providers.groq.models.small"]
@@ -562,9 +567,10 @@ def set_key(lines: list[bytes], table: str, key: str, value: str) -> list[bytes]
 
 def toml_error(raw: bytes) -> str | None:
     """Why `raw` is not TOML at all (None when it is): then the CLI must say so, exit 2.
-    The file is read as text, so CR and CRLF line ends are newlines (TOML alone wants LF)."""
+    The file is read as text, so CR and CRLF line ends are newlines (TOML alone wants LF), and
+    an editor's BOM is skipped."""
     try:
-        tomllib.loads(raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n"))
+        tomllib.loads(raw.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         return str(exc)
     return None
