@@ -94,8 +94,10 @@ def learned_windows(
 ) -> dict[str, LearnedWindow]:
     """Every window a response's headers describe (OpenAI/Groq, Cerebras, OpenRouter). `now`
     is about when the provider counted the request; `elapsed` how long its answer took, which
-    the provider's reset does not include."""
+    the provider's reset does not include. A 429's retry-after measures the window it spent
+    as well as that window's reset does."""
     windows: dict[str, LearnedWindow] = {}
+    retry = _scaled(headers.get("retry-after-ms"), 0.001) or _float(headers.get("retry-after"))
     for dimension in ("requests", "tokens"):
         for suffix, parse in _WINDOW_SUFFIXES:
             name = f"{dimension}{suffix}"
@@ -103,10 +105,11 @@ def learned_windows(
             raw = headers.get(f"x-ratelimit-reset-{name}")
             reset = (parse or _float)(raw) if raw else None
             if left is not None and reset is not None:
+                lasted = max(reset, retry or 0.0) if left == 0 else reset
                 windows[name] = LearnedWindow(
                     dimension=dimension, remaining=left, reset_at=now + reset,
                     limit=_float(headers.get(f"x-ratelimit-limit-{name}")),
-                    span_s=_NAMED_SPANS.get(suffix), lasted_s=reset + elapsed,
+                    span_s=_NAMED_SPANS.get(suffix), lasted_s=lasted + elapsed,
                     header=f"x-ratelimit-limit-{name}",
                 )  # fmt: skip
     left = _float(headers.get("x-ratelimit-remaining"))

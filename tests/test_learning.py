@@ -59,6 +59,14 @@ def test_a_refilling_bucket_is_learned_once_it_has_drained() -> None:
     assert rates(learned) == {"x-ratelimit-limit-requests": "5/2s"}
 
 
+def test_a_429s_retry_after_measures_the_window_it_spent() -> None:
+    headers = {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "0",
+               "x-ratelimit-reset-requests": "0.1s", "retry-after": "9"}  # fmt: skip
+    assert rates(hear(Learned(), headers, NOW, 0.0)) == {"x-ratelimit-limit-requests": "5/10s"}
+    spare = {**headers, "x-ratelimit-remaining-requests": "3"}  # not the window it spent
+    assert rates(hear(Learned(), spare, NOW, 0.0)) == {"x-ratelimit-limit-requests": "5/1s"}
+
+
 def test_groq_reports_the_day_in_its_requests_headers() -> None:
     # Groq: -requests is the day (refilled continuously), -tokens the minute.
     headers = {
