@@ -19,13 +19,14 @@ from dataclasses import dataclass
 
 from llmroute.rate import Rate, window_name
 
-# Window lengths providers use. A measured reset is a little short of its window (the time the
-# answer took, the clock's skew), so it is rounded up to the next of these, within SNAP_SLACK.
+# Window lengths providers use. A measurement is rounded up to the next of them, or down to one
+# it overshoots by less than SNAP_SLACK: the answer's time that it includes is an upper bound,
+# and a busy event loop can stretch it. No two lengths here are closer than 1.33x.
 STANDARD_WINDOWS_S = (
     1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0,
     3600.0, 7200.0, 21600.0, 43200.0, 86400.0,
 )  # fmt: skip
-SNAP_SLACK = 1.05
+SNAP_SLACK = 1.25
 RATE_TTL_WINDOWS = 2  # a learned rate not heard of again for two of its windows is forgotten
 
 

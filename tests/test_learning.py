@@ -110,8 +110,8 @@ def test_openrouter_per_minute_and_per_day_under_the_same_headers() -> None:
 
 def test_standard_windows_absorb_a_short_measurement_but_not_a_long_one() -> None:
     assert standard_window(1.95) == 2.0
-    assert standard_window(2.08) == 2.0  # within the slack
-    assert standard_window(2.5) == 5.0
+    assert standard_window(2.4) == 2.0  # the answer's time, stretched by a busy event loop
+    assert standard_window(2.6) == 5.0
     assert standard_window(58.0) == 60.0
     assert standard_window(200_000.0) == 200_000.0
 
