@@ -26,6 +26,12 @@ PENDING_TTL_S = 600.0  # a reservation never settled (a crashed process) stops c
 # Learned windows longer than this are left to the provider's `remaining`, which every answer
 # refreshes: pacing them by our log would keep a day of entries for what one header tells.
 LOG_PACED_MAX_S = 3600.0
+# A budget nobody described (no configured limits, no answer heard yet) gets one request in
+# flight, whose answer's headers tell the rest: a burst at first contact would be spent on 429s.
+# The others look again after the probe's age (at least PROBE_POLL_S), so a slow answer costs
+# few looks; a probe older than PROBE_TTL_S (its process gone) no longer holds them back.
+PROBE_POLL_S = 0.05
+PROBE_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -60,11 +66,12 @@ class Learned:
     windows: Mapping[str, LearnedWindow] = field(default_factory=dict)
     pending: Mapping[str, UsageEntry] = field(default_factory=dict)
     rates: Mapping[str, LearnedRate] = field(default_factory=dict)
+    contacted: bool = False  # an attempt on this budget has ended: its headers were heard
 
     def holding(self, entry: UsageEntry, now: float) -> Learned:
         """With one more request in flight."""
         pending = {**self._live_pending(now), entry.id: entry}
-        return Learned(self._live_windows(now), pending, self._live_rates(now))
+        return Learned(self._live_windows(now), pending, self._live_rates(now), self.contacted)
 
     def heard(
         self, windows: Mapping[str, LearnedWindow], entry_id: str | None, now: float
@@ -79,7 +86,8 @@ class Learned:
             current = merged.get(name)
             if current is None or window.remaining <= current.remaining:
                 merged[name] = window
-        return Learned(merged, pending, learn_rates(self._live_rates(now), windows, now))
+        rates = learn_rates(self._live_rates(now), windows, now)
+        return Learned(merged, pending, rates, contacted=True)
 
     def paced_rates(self, dimension: str) -> list[Rate]:
         """The learned rates that pace by the usage log, like configured ones."""
@@ -147,9 +155,19 @@ def free_at(
         *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in requests),
         *(_rate_free_at(log, rate, cost.tokens, now, "tokens") for rate in tokens),
         *(_learned_free_at(w, in_flight, cost, now) for w in learned.windows.values()),
+        _first_contact_free_at(learned, limits, now),
     ]
     blocked = [w for w in waits if w is not None]
     return max(blocked) if blocked else None
+
+
+def _first_contact_free_at(learned: Learned, limits: Limits, now: float) -> float | None:
+    if learned.contacted or limits.requests or limits.tokens:
+        return None
+    probes = [e.at for e in learned.pending.values() if e.at > now - PROBE_TTL_S]
+    if not probes:
+        return None
+    return now + max(PROBE_POLL_S, now - min(probes))
 
 
 def remaining(entries: Iterable[UsageEntry], rate: Rate, dimension: str, now: float) -> int:

@@ -88,7 +88,7 @@ def test_windows_that_reset_and_stale_holds_are_dropped() -> None:
     learned = Learned({"requests": LearnedWindow(dimension="requests", remaining=0, reset_at=NOW + 1)},
                       {"x": UsageEntry("x", NOW - 10_000, 1, 0)})  # fmt: skip
     later = learned.heard({}, None, NOW + 2)
-    assert later == Learned()
+    assert later == Learned(contacted=True)
 
 
 def test_remaining_for_the_state_table() -> None:

@@ -16,6 +16,7 @@ from llmroute.errors import ConfigError
 from llmroute.keys import ApiKey
 from llmroute.learned import standard_window
 from llmroute.pacing import budget_scope
+from llmroute.rate import Rate
 from llmroute.router import Router
 from llmroute.signals import learned_windows
 from llmroute.state import MemoryStore
@@ -119,6 +120,7 @@ def test_standard_windows_absorb_a_short_measurement_but_not_a_long_one() -> Non
 # -- pacing by what was learned ---------------------------------------------------------------
 
 
+FIVE_PER_2S_CONFIGURED = Limits(requests=(Rate(5, 2.0),))
 FIVE_PER_2S = {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "0",
                "x-ratelimit-reset-requests": "300ms"}  # fmt: skip
 
@@ -146,6 +148,24 @@ def test_eight_at_once_against_a_learned_five_per_window() -> None:
             entries.append(UsageEntry(str(i), NOW + 0.2, 1, 0))
             granted += 1
     assert granted == 4  # with the one that taught the rate: five in the window
+
+
+def test_first_contact_sends_one_probe_and_the_rest_wait_for_its_answer() -> None:
+    probe = UsageEntry("probe", NOW, 1, 0)
+    learned = Learned().holding(probe, NOW)
+    assert free_at(ListLog([probe]), learned, Limits(), Cost(), NOW) == NOW + 0.05
+    # The longer the probe takes, the longer the others wait before they look again.
+    assert free_at(ListLog([probe]), learned, Limits(), Cost(), NOW + 0.4) == pytest.approx(
+        NOW + 0.8
+    )
+    # Its answer came back without a single limit header (a local server): no limits, go.
+    answered = learned.heard({}, "probe", NOW + 0.5)
+    assert answered.contacted
+    assert free_at(ListLog([probe]), answered.holding(UsageEntry("a", NOW, 1, 0), NOW + 0.5),
+                   Limits(), Cost(), NOW + 0.5) is None  # fmt: skip
+    # Configured limits need no probe; nor does a probe whose process is long gone.
+    assert free_at(ListLog([probe]), learned, FIVE_PER_2S_CONFIGURED, Cost(), NOW) is None
+    assert free_at(ListLog([]), learned, Limits(), Cost(), NOW + 31) is None
 
 
 # -- budgets shared across models -------------------------------------------------------------
@@ -253,8 +273,9 @@ async def test_concurrent_requests_keep_to_a_learned_window(
         "tasks": {"t": {"route": ["p:m"]}},
     })  # fmt: skip
     async with Router(config, env={"P_KEY": str(key)}, store=MemoryStore()) as router:
-        await router.complete("t", "teach me")  # one answer's headers teach 5 per 1 s
-        for _ in range(2):  # two bursts: the second one after the first window's reset
+        # First contact: one goes, its answer's headers teach 5 per 1 s, the rest keep to it;
+        # the second burst comes after the first window's reset.
+        for _ in range(2):
             await asyncio.gather(*(router.complete("t", "hi") for _ in range(8)))
     statuses = Counter(e.status for e in fake_server.log if e.path.endswith("/chat/completions"))
-    assert statuses == {200: 17}
+    assert statuses == {200: 16}
