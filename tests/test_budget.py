@@ -85,8 +85,8 @@ def test_requests_in_flight_count_against_what_the_headers_said() -> None:
 
 
 def test_windows_that_reset_and_stale_holds_are_dropped() -> None:
-    learned = Learned({"requests": LearnedWindow(dimension="requests", remaining=0, reset_at=NOW + 1)},
-                      {"x": UsageEntry("x", NOW - 10_000, 1, 0)})  # fmt: skip
+    spent = LearnedWindow(dimension="requests", remaining=0, reset_at=NOW + 1)
+    learned = Learned({"requests": spent}, {"x": UsageEntry("x", NOW - 10_000, 1, 0)})
     later = learned.heard({}, None, NOW + 2)
     assert later == Learned(contacted=True)
 

@@ -10,6 +10,7 @@ import asyncio
 import http.client
 import json
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ import pytest
 from tests.fakeprovider import (
     FakeProvider,
     FakeServer,
+    RefillBucket,
     Reply,
     SlidingWindow,
     Stream,
@@ -31,6 +33,7 @@ from tests.fakeprovider import (
     prompt_tokens,
     request_cost,
 )
+from tests.fakeprovider.dialects import DIALECTS, Breach, Context, Limits
 
 MODEL = "llama-3.1-8b-instant"
 KEY = "gsk_fake1_abcdefghijklmnop"
@@ -377,6 +380,30 @@ def test_request_window_refuses_then_frees(fake_server: FakeServer) -> None:
     outcomes = [e.outcome for e in fake_server.calls(provider="p")]
     assert outcomes[:4] == ["ok", "ok", "ok", "rate_limited"]
     assert outcomes[-1] == "ok"
+
+
+def test_refill_bucket_refuses_without_counting_and_reports_time_to_full(
+    fake_server: FakeServer,
+) -> None:
+    provider, key = provider_with_key(fake_server, "openai")
+    key.limit(requests=2, per=60.0, refill=True)  # one request refills every 30 s
+    with client(provider) as c:
+        first = c.chat.completions.with_raw_response.create(model=MODEL, messages=MESSAGES)
+        chat(c)
+        refused = [rate_limit_error(provider) for _ in range(2)]
+    assert first.headers["x-ratelimit-remaining-requests"] == "1"
+    assert 29.0 < go_seconds(first.headers["x-ratelimit-reset-requests"]) <= 30.0
+    for err in refused:  # the second refusal did not drain the bucket further
+        headers = err.response.headers
+        assert headers["x-ratelimit-remaining-requests"] == "0"
+        assert 59.0 < go_seconds(headers["x-ratelimit-reset-requests"]) <= 60.0  # until full
+        assert 29_000 < int(headers["retry-after-ms"]) <= 30_000  # until one fits
+    assert [e.outcome for e in fake_server.calls(provider="p")] == [
+        "ok",
+        "ok",
+        "rate_limited",
+        "rate_limited",
+    ]
 
 
 def test_token_window_counts_prompt_and_max_tokens(fake_server: FakeServer) -> None:
@@ -1030,3 +1057,113 @@ def test_sliding_window_reset_math() -> None:
     now[0] = 101.0
     assert window.used() == 4
     assert window.state().reset == pytest.approx(0.4)
+
+
+def go_seconds(text: str) -> float:
+    """A Go duration of whole minutes and seconds (`59.9s`, `1m0s`) in seconds."""
+    match = re.fullmatch(r"(?:(\d+)m)?([\d.]+)s", text)
+    assert match, text
+    return 60 * int(match.group(1) or 0) + float(match.group(2))
+
+
+def test_refill_bucket_bursts_then_admits_one_per_refill() -> None:
+    now = [100.0]
+    bucket = RefillBucket(5, per=2.0, clock=lambda: now[0])
+    for _ in range(5):  # starts full: a burst of 5
+        assert bucket.wait_for(1) == 0.0
+        bucket.add(1)
+    assert bucket.state() == bucket.state(100.0)
+    assert (bucket.state().remaining, bucket.state().reset) == (0, pytest.approx(2.0))
+    assert bucket.used() == 5
+    for step in range(1, 11):  # then one every per/limit = 0.4 s, exactly on time
+        assert bucket.wait_for(1) == pytest.approx(0.4)
+        now[0] = 100.0 + 0.4 * step
+        assert bucket.wait_for(1) == 0.0
+        bucket.add(1)
+        assert bucket.state().remaining == 0
+    now[0] += 0.6  # 1.5 units back: remaining counts whole units, reset is until full
+    state = bucket.state()
+    assert (state.remaining, state.reset, state.refill) == (1, pytest.approx(1.4), True)
+    assert bucket.wait_for(2) == pytest.approx(0.2)
+    assert bucket.wait_for(6) == pytest.approx(1.4)  # never fits: reports the time until full
+    now[0] += 5.0
+    assert (bucket.state().remaining, bucket.state().reset, bucket.used()) == (5, 0.0, 0)
+
+
+def test_refill_bucket_charges_token_costs() -> None:
+    now = [0.0]
+    bucket = RefillBucket(85, per=2.0, clock=lambda: now[0])
+    bucket.add(17)
+    assert (bucket.state().remaining, bucket.state().reset) == (68, pytest.approx(0.4))
+    for _ in range(4):
+        bucket.add(17)
+    assert bucket.wait_for(17) == pytest.approx(0.4)
+    assert bucket.wait_for(34) == pytest.approx(0.8)
+
+
+def refill_limits(now: float, *, requests: bool) -> Limits:
+    """A 5-per-2 s request bucket (or an 85-per-2 s token bucket) after two requests."""
+    bucket = RefillBucket(5, 2.0) if requests else RefillBucket(85, 2.0)
+    for _ in range(2):
+        bucket.add(1 if requests else 17, now)
+    state = bucket.state(now)
+    return Limits(requests=state) if requests else Limits(tokens=state)
+
+
+def test_dialects_report_a_refill_bucket_as_time_to_full() -> None:
+    now, epoch = 7.0, 1_700_000_000.0
+    limits = refill_limits(now, requests=True)
+    openai_ = DIALECTS["openai"].limit_headers(limits, epoch)
+    assert [openai_[f"x-ratelimit-{h}-requests"] for h in ("limit", "remaining", "reset")] == [
+        "5",
+        "3",
+        "800ms",
+    ]
+    cerebras = DIALECTS["cerebras"].limit_headers(limits, epoch)
+    assert cerebras["x-ratelimit-remaining-requests-minute"] == "3"
+    assert cerebras["x-ratelimit-reset-requests-minute"] == "0.800"
+    assert cerebras["x-ratelimit-limit-requests-day"] == "14400"  # the day stays fixed
+    openrouter = DIALECTS["openrouter"].limit_headers(limits, epoch)
+    assert openrouter == {
+        "X-RateLimit-Limit": "5",
+        "X-RateLimit-Remaining": "3",
+        "X-RateLimit-Reset": str(int((epoch + 0.8) * 1000)),
+    }
+    groq = DIALECTS["groq"].limit_headers(refill_limits(now, requests=False), epoch)
+    assert [groq[f"x-ratelimit-{h}-tokens"] for h in ("limit", "remaining", "reset")] == [
+        "85",
+        "51",
+        "800ms",
+    ]
+    # Without a request window, Groq's -requests headers are the fixed daily numbers.
+    assert [groq[f"x-ratelimit-{h}-requests"] for h in ("limit", "remaining", "reset")] == [
+        "14400",
+        "14399",
+        "6s",
+    ]
+
+
+@pytest.mark.parametrize("dialect", ["openai", "groq", "cerebras", "openrouter"])
+def test_a_refill_bucket_429_keeps_the_time_to_full(dialect: str) -> None:
+    """A 429 says when one request fits (retry-after) and, in the window headers, when the
+    bucket is full again; remaining is 0."""
+    epoch = 1_700_000_000.0
+    bucket = RefillBucket(5, 2.0)
+    for _ in range(5):
+        bucket.add(1, 0.0)
+    breach = Breach("requests", 5, 5, 1, bucket.wait_for(1, 0.1))  # 0.3 s
+    limits = Limits(requests=bucket.state(0.1))  # full again in 1.9 s
+    payload = DIALECTS[dialect].rate_limited(Context(MODEL, KEY, epoch), breach, limits)
+    headers = payload.headers
+    assert payload.status == 429
+    if dialect == "openai":
+        assert (headers["x-ratelimit-reset-requests"], headers["retry-after-ms"]) == ("1.9s", "300")
+    elif dialect == "groq":
+        assert (headers["x-ratelimit-reset-requests"], headers["retry-after"]) == ("1.9s", "1")
+        assert headers["x-ratelimit-remaining-requests"] == "0"  # a configured request window
+    elif dialect == "cerebras":
+        assert headers["x-ratelimit-reset-requests-minute"] == "1.900"
+        assert headers["x-ratelimit-remaining-requests-minute"] == "0"
+    else:
+        assert headers["X-RateLimit-Reset"] == str(int((epoch + 1.9) * 1000))
+        assert headers["X-RateLimit-Remaining"] == "0"

@@ -10,7 +10,7 @@ The `fake_server` pytest fixture lives in tests.fakeprovider.fixtures.
 """
 
 from .dialects import DIALECTS
-from .limits import SlidingWindow, WindowState
+from .limits import RefillBucket, SlidingWindow, WindowState
 from .log import LoggedRequest
 from .provider import FakeKey, FakeProvider
 from .replies import (
@@ -38,6 +38,7 @@ __all__ = [
     "LoggedRequest",
     "OkReply",
     "RawReply",
+    "RefillBucket",
     "Reply",
     "ResetReply",
     "SlidingWindow",

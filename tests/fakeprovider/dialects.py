@@ -54,10 +54,13 @@ class Payload:
 
 
 def exhausted(state: WindowState | None, breach: Breach) -> WindowState:
-    """The window as a 429 reports it: nothing left, freeing at the breach's reset."""
+    """The window as a 429 reports it: nothing left, freeing at the breach's reset. A refill
+    bucket's reset stays the time until full (the breach's is when one request fits)."""
     reset = breach.reset if breach.reset is not None else (state.reset if state else 60.0)
     if state is None:
         return WindowState(limit=breach.limit, remaining=0, reset=reset, per=60.0)
+    if state.refill:
+        reset = max(reset, state.reset)
     return replace(state, remaining=0, reset=reset)
 
 
@@ -342,7 +345,9 @@ class OpenRouter(Dialect):
     def rate_limited(self, ctx: Context, breach: Breach, limits: Limits) -> Payload:
         headers = self.limit_headers(limits, ctx.now)
         headers.update({"X-RateLimit-Limit": str(breach.limit), "X-RateLimit-Remaining": "0"})
-        reset_ms = None if breach.reset is None else epoch_ms(ctx.now, breach.reset)
+        window = limits.requests if breach.metric == "requests" else None
+        reset = None if breach.reset is None else exhausted(window, breach).reset
+        reset_ms = None if reset is None else epoch_ms(ctx.now, reset)
         if reset_ms is not None:
             headers["X-RateLimit-Reset"] = str(reset_ms)
         body = self._quota_body("free-models-per-min", breach.limit, reset_ms)

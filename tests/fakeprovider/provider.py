@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .dialects import DIALECTS, Breach, Dialect, Limits
-from .limits import SlidingWindow
+from .limits import RefillBucket, SlidingWindow, Window
 from .replies import Reply
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -37,8 +37,8 @@ class FakeKey:
         self.provider = provider
         self.default: Reply = Reply.ok()  # answers once the script is used up
         self._script: deque[Reply] = deque()
-        self._requests: SlidingWindow | None = None
-        self._tokens: SlidingWindow | None = None
+        self._requests: Window | None = None
+        self._tokens: Window | None = None
         self._lock = threading.Lock()
 
     def __str__(self) -> str:
@@ -64,20 +64,27 @@ class FakeKey:
             return len(self._script)
 
     def limit(
-        self, *, requests: int | None = None, tokens: int | None = None, per: float
+        self,
+        *,
+        requests: int | None = None,
+        tokens: int | None = None,
+        per: float,
+        refill: bool = False,
     ) -> FakeKey:
-        """Sliding windows: at most `requests` requests / `tokens` tokens per `per` seconds.
+        """At most `requests` requests / `tokens` tokens per `per` seconds: sliding windows, or
+        with `refill` buckets refilled continuously (OpenAI's and Groq's reset-to-full).
 
         Each call sets only the kinds it names, so the two kinds may have different periods.
         Requests refused by a window are not counted in it, like real providers.
         """
         if requests is None and tokens is None:
             raise ValueError("limit() needs requests= and/or tokens=")
+        shape = RefillBucket if refill else SlidingWindow
         with self._lock:
             if requests is not None:
-                self._requests = SlidingWindow(requests, per)
+                self._requests = shape(requests, per)
             if tokens is not None:
-                self._tokens = SlidingWindow(tokens, per)
+                self._tokens = shape(tokens, per)
         return self
 
     def clear_limits(self) -> None:
