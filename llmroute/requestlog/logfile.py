@@ -90,3 +90,12 @@ def prune(db: sqlite3.Connection, before: float, now: float) -> int:
 def pruned_at(db: sqlite3.Connection) -> float:
     row = db.execute("SELECT value FROM meta WHERE name = 'pruned_at'").fetchone()
     return float(row[0]) if row else 0.0
+
+
+def locate(config_path: str | Path | None) -> tuple[Config, Mapping[str, str], Path]:
+    """The config, environment and log file a command would use (found as the CLI does)."""
+    from llmroute.environment import load_environment, locate_config
+
+    env = load_environment()
+    config = locate_config(config_path, env)
+    return config, env, log_path(config, env)
