@@ -83,8 +83,9 @@ class Engine:
         self.health = Health(self.store, policy or CooldownPolicy(), self.clock)
         self.pacer = Pacer(self.config, self.store, self.clock)
         self.turns = Turns()
+        self.log_path = log_path(self.config, setup.env)  # read by `usage`, even when off
         self.log = None if log is None else RequestLog(
-            log, self.config.settings, log_path(self.config, setup.env), self.redact
+            log, self.config.settings, self.log_path, self.redact
         )  # fmt: skip
 
     async def aclose(self) -> None:

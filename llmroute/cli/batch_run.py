@@ -59,6 +59,8 @@ def _run(args: BatchArgs, report: Report) -> int:
         report.console.print(summary_line(tally), soft_wrap=True)
         if tally.answered:
             report.console.print(summary_table(tally))
+        if not args.log.off:
+            report.usage_hint()
     return 1 if sum(tally.failed.values()) else 0
 
 

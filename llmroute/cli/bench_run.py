@@ -126,6 +126,8 @@ def _print(o: BenchOptions, report: Report, outcome: Outcome) -> None:
         view.print_outcome(make_console(stderr=False), outcome)
         if not o.quiet:
             view.print_waits(report.console, outcome)
+    if not o.log.off:
+        report.usage_hint()
 
 
 def read_bench_prompt(prompt: str | None, prompt_file: Path | None) -> str:
