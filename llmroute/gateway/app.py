@@ -187,6 +187,8 @@ class Gateway:
         """What `llmroute usage --json` prints; query parameters `since` and `by`."""
         engine, now = self.router.engine, self.clock()
         query = request.query_params
+        if engine.log is not None:  # its own latest requests count too
+            await asyncio.to_thread(engine.log.flush)
         try:
             since = parse_since(query.get("since", "today"), now)
             report = await asyncio.to_thread(

@@ -50,5 +50,8 @@ class RequestLog:
     def put(self, record: LogRecord) -> None:
         self.writer.put(record)
 
+    def flush(self) -> None:
+        self.writer.flush()
+
     def close(self) -> None:
         self.writer.close()

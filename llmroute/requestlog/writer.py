@@ -56,6 +56,15 @@ class LogWriter:
             self._start()
         self._queue.put(record)
 
+    def flush(self, timeout: float = BUSY_TIMEOUT_S) -> None:
+        """Wait until what was queued before this call is written (or dropped, the log being
+        unwritable): for a reader in this process that must see its own requests."""
+        if self._thread is None:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
     def close(self) -> None:
         """Write what is queued, then stop the thread."""
         with self._starting:
@@ -99,15 +108,22 @@ class LogWriter:
             except queue.Empty:
                 break
         rows = [self._row(r) for r in batch if isinstance(r, LogRecord)]
-        if rows:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany(INSERT, rows)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        try:
+            if rows:
+                self._insert(db, rows)
+        finally:
+            _wake(batch)  # written, or failed: whoever waits for it may go on
         return _STOP not in batch
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(INSERT, rows)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     def _row(self, record: LogRecord) -> tuple[object, ...]:
         # Keys never reach the file: every text passes the redactor (provider messages that
@@ -129,5 +145,11 @@ class LogWriter:
                 "its directory writable, set LLMROUTE_LOG to another file, or pass --no-log",
                 self.path, reason,
             )  # fmt: skip
-        while self._queue.get() is not _STOP:  # let `close` return; drop what was queued
-            pass
+        while (item := self._queue.get()) is not _STOP:  # drop what comes; `close` returns
+            _wake([item])
+
+
+def _wake(batch: list[object]) -> None:
+    for item in batch:
+        if isinstance(item, threading.Event):
+            item.set()
