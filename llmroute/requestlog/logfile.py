@@ -8,7 +8,8 @@ Beside the state file when the state store is SQLite, else in the user state dir
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from llmroute.config import Config
@@ -76,15 +77,22 @@ def connect(path: Path, *, create: bool) -> sqlite3.Connection:
 
 def prune(db: sqlite3.Connection, before: float, now: float) -> int:
     """Forget the requests that started before `before`; how many went."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(db):
         removed = db.execute("DELETE FROM requests WHERE at < ?", (before,)).rowcount
         db.execute("INSERT OR REPLACE INTO meta VALUES ('pruned_at', ?)", (now,))
+    return int(removed)
+
+
+@contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction, its lock taken up front (no deadlock upgrading a read lock)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-    return int(removed)
 
 
 def pruned_at(db: sqlite3.Connection) -> float:

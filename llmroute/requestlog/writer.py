@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from llmroute.requestlog.logfile import BUSY_TIMEOUT_S, connect, prune, pruned_at
+from llmroute.requestlog.logfile import BUSY_TIMEOUT_S, connect, prune, pruned_at, transaction
 from llmroute.requestlog.record import COLUMNS, LogRecord, to_row
 
 log = logging.getLogger("llmroute")
@@ -110,20 +110,11 @@ class LogWriter:
         rows = [self._row(r) for r in batch if isinstance(r, LogRecord)]
         try:
             if rows:
-                self._insert(db, rows)
+                with transaction(db):
+                    db.executemany(INSERT, rows)
         finally:
             _wake(batch)  # written, or failed: whoever waits for it may go on
         return _STOP not in batch
-
-    @staticmethod
-    def _insert(db: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany(INSERT, rows)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     def _row(self, record: LogRecord) -> tuple[object, ...]:
         # Keys never reach the file: every text passes the redactor (provider messages that
