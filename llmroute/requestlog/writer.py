@@ -23,6 +23,7 @@ from llmroute.requestlog.record import COLUMNS, LogRecord, to_row
 
 log = logging.getLogger("llmroute")
 BATCH = 512
+LINGER_S = 0.05  # how long a batch waits for more records before it is written
 PRUNE_EVERY_S = 3600.0  # across processes: the time of the last pruning is in the file
 INSERT = (
     f"INSERT INTO requests ({', '.join(COLUMNS)}, exit_code) "
@@ -100,11 +101,14 @@ class LogWriter:
             db.close()
 
     def _write_batch(self, db: sqlite3.Connection) -> bool:
-        """Wait for a record, write it and all queued behind it; False once told to stop."""
+        """Wait for a record, gather those that follow for a moment (one commit for many
+        answers costs the answering thread less), write them; False once told to stop."""
         batch = [self._queue.get()]
-        while len(batch) < BATCH:
+        until = time.monotonic() + LINGER_S
+        # A flush or the stop ends the gathering at once: `close` never waits for it.
+        while len(batch) < BATCH and isinstance(batch[-1], LogRecord):
             try:
-                batch.append(self._queue.get_nowait())
+                batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
             except queue.Empty:
                 break
         rows = [self._row(r) for r in batch if isinstance(r, LogRecord)]
