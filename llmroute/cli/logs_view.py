@@ -39,12 +39,13 @@ def records_table(records: Sequence[LogRecord]) -> Table:
     table = Table(box=box.SIMPLE, pad_edge=False)
     for column in ("when", "source", "task", "answered by", "outcome", "took", "tokens",
                    "prompt"):  # fmt: skip
-        table.add_column(column, overflow="ellipsis", no_wrap=column != "prompt")
+        table.add_column(column, overflow="ellipsis", no_wrap=True,
+                         max_width=36 if column == "prompt" else None)  # fmt: skip
     for r in records:
         tokens = f"{r.tokens_in}/{r.tokens_out}" if r.tokens_in is not None else "-"
         who = f"{r.key} · {r.model}" if r.key else "-"
         prompt = " ".join((r.prompt or "").split())[:60]
-        table.add_row(_when(r.at), r.source, r.route, who, _ending(r), f"{r.latency_s:.2f}s",
+        table.add_row(_when(r.at)[5:], r.source, r.route, who, _ending(r), f"{r.latency_s:.2f}s",
                       tokens, prompt)  # fmt: skip
     return table
 
