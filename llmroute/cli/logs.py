@@ -13,10 +13,7 @@ SinceOpt = Annotated[
     typer.Option("--since", help="From then on: 2h, 7d, today, yesterday, 2026-12-01."),
 ]
 
-logs_app = typer.Typer(
-    help="Show the request log: what was asked, who answered, how it went.",
-    invoke_without_command=True,
-)
+logs_app = typer.Typer(invoke_without_command=True)
 
 
 @logs_app.callback()
@@ -49,8 +46,10 @@ def logs(
     ] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Show the last requests, oldest first: when, from which command, the task, who answered
-    (key alias and model), how it ended, timings, tokens, the attempts, the prompt and answer
+    """Show the request log: what was asked, who answered, how it went.
+
+    The last requests, oldest first: when, from which command, the task, who answered (key
+    alias and model), how it ended, timings, tokens, the attempts, the prompt and the answer
     (unless their text was not logged: `serve`, --no-log-content, `log_content = false`).
 
     The log is beside the state file (or in the user state directory; LLMROUTE_LOG names

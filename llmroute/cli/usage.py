@@ -20,9 +20,11 @@ def usage(
     csv_output: Annotated[bool, typer.Option("--csv", help="CSV: a header, one row each.")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Requests answered and failed, fallbacks taken, 429s met, tokens in and out, latency
-    (p50, p95) and time to first token, from the request log; then, for every key and model
-    with a daily limit in the config, what today (UTC) has used of it and when it resets.
+    """Where requests and tokens went, and how much of each daily limit is left.
+
+    From the request log: requests answered and failed, fallbacks taken, 429s met, tokens in
+    and out, latency (p50, p95) and time to first token; then, for every key and model with a
+    daily limit in the config, what today (UTC) has used of it and when it resets.
 
     By provider, key or model, an attempt counts where it went: a 429 against the key that
     sent it, an answer for the key that gave it, a failed request for the last one tried.
