@@ -188,7 +188,7 @@ def test_an_unwritable_log_warns_once_and_every_request_is_answered(
 
 
 def test_eight_processes_writing_at_once_lose_no_record(world: World, isolated_env: Path) -> None:
-    (isolated_env / "jobs.txt").write_text("".join(f"job {i}\n" for i in range(15)))
+    (isolated_env / "jobs.txt").write_text("".join(f"job {i}\n" for i in range(10)))
     env = {**os.environ, **world.env}
     command = [sys.executable, "-m", "llmroute", "batch", "--text", "jobs.txt", "-o", "-", "-q"]
     procs = [
@@ -198,9 +198,9 @@ def test_eight_processes_writing_at_once_lose_no_record(world: World, isolated_e
     for proc in procs:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-    assert len(world.server.log) == 8 * 15
+    assert len(world.server.log) == 8 * 10
     with sqlite3.connect(log_file(isolated_env)) as db:
-        assert db.execute("SELECT count(*) FROM requests").fetchone() == (8 * 15,)
+        assert db.execute("SELECT count(*) FROM requests").fetchone() == (8 * 10,)
 
 
 def test_full_text_search_finds_a_prompt(world: World) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from llmroute.attempt import SKIPPED, Attempt, Result
@@ -57,7 +58,8 @@ class LogRecord:
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in COLUMNS}
         data["attempts"] = list(self.attempts)
-        return {"id": self.id, **data, "exit_code": self.exit_code}
+        when = datetime.fromtimestamp(self.at).astimezone().isoformat(timespec="seconds")
+        return {"id": self.id, "time": when, **data, "exit_code": self.exit_code}
 
 
 COLUMNS = (
