@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmroute.cli.boundary import emit, guarded
+from llmroute.cli.options import since_option
 from llmroute.cli.report import Report
 from llmroute.errors import UsageError
 from llmroute.requestlog.logfile import locate, prune
 from llmroute.requestlog.query import Filters, find, reading
 from llmroute.requestlog.record import LogRecord
-from llmroute.timespan import parse_duration, parse_since
+from llmroute.timespan import parse_duration
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,16 +40,6 @@ def run_logs(options: LogsOptions) -> int:
 
 def run_prune(*, older_than: str | None, config: Path | None) -> int:
     return guarded(lambda: _prune(older_than, config), Report.for_stderr())
-
-
-def since_option(text: str | None, now: float) -> float | None:
-    """`--since` as epoch seconds; a form it does not know is a usage error (exit 2)."""
-    if text is None:
-        return None
-    try:
-        return parse_since(text, now)
-    except ValueError as exc:
-        raise UsageError(f"--since {exc}") from None
 
 
 def _logs(o: LogsOptions) -> int:

@@ -99,3 +99,16 @@ class RequestOptions:
     def target(self) -> str | None:
         """What the router routes by: the pinned model, else the task."""
         return self.model or self.task
+
+
+def since_option(text: str | None, now: float) -> float | None:
+    """`--since` as epoch seconds; a form it does not know is a usage error (exit 2)."""
+    from llmroute.errors import UsageError
+    from llmroute.timespan import parse_since
+
+    if text is None:
+        return None
+    try:
+        return parse_since(text, now)
+    except ValueError as exc:
+        raise UsageError(f"--since {exc}") from None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmroute.cli.boundary import emit, guarded
-from llmroute.cli.logs_run import since_option
+from llmroute.cli.options import since_option
 from llmroute.cli.report import Report
 from llmroute.errors import UsageError
 from llmroute.pools import build_pools

@@ -23,6 +23,8 @@ ANSWERED, FAILED, REJECTED, BROKEN, INTERRUPTED = (
 OUTCOMES = (ANSWERED, FAILED, REJECTED, BROKEN, INTERRUPTED)
 EXIT_CODES = {ANSWERED: 0, FAILED: 1, REJECTED: 3, BROKEN: 1, INTERRUPTED: 130}
 REFUSED = frozenset({"rate_limited", "quota_exhausted"})  # not counted by the provider
+# Ctrl-C, a gateway client gone, a stream's reader that stopped: the caller's doing.
+INTERRUPTIONS = (KeyboardInterrupt, asyncio.CancelledError, GeneratorExit)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,6 +79,7 @@ def to_row(record: LogRecord) -> tuple[Any, ...]:
 
 def from_row(row: Mapping[str, Any]) -> LogRecord:
     """A record read back: the columns present (a query may leave out the text) and `id`."""
+    # `in row` would look at a sqlite3.Row's values, not its column names
     values = {name: row[name] for name in COLUMNS if name in row.keys()}  # noqa: SIM118
     values["attempts"] = tuple(json.loads(values.get("attempts") or "[]"))
     return LogRecord(id=row["id"], **values)
@@ -119,14 +122,13 @@ def _outcome(result: Result | None, error: BaseException | None) -> tuple[str, s
         return BROKEN, error.partial
     if isinstance(error, RequestRejectedError):
         return REJECTED, None
-    if isinstance(error, KeyboardInterrupt | asyncio.CancelledError | GeneratorExit):
-        return INTERRUPTED, None  # Ctrl-C, a client or reader gone
+    if isinstance(error, INTERRUPTIONS):
+        return INTERRUPTED, None
     return FAILED, None
 
 
 def _error_text(error: BaseException | None) -> str | None:
-    if error is None or isinstance(error, KeyboardInterrupt | asyncio.CancelledError
-                                   | GeneratorExit):  # fmt: skip
+    if error is None or isinstance(error, INTERRUPTIONS):
         return None
     return str(error) or type(error).__name__
 
