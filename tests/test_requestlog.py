@@ -187,6 +187,20 @@ def test_an_unwritable_log_warns_once_and_every_request_is_answered(
     assert chat.exit_code == 0 and chat.stdout == "echo: a\necho: b\necho: c\n"
 
 
+def test_a_corrupt_log_is_a_warning_for_requests_and_a_sentence_for_logs(
+    world: World, isolated_env: Path
+) -> None:
+    path = log_file(isolated_env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not a database" * 100)
+    asked = run(world, "ask", "still answered")
+    assert asked.returncode == 0 and asked.stdout == "echo: still answered\n"
+    assert asked.stderr.count("cannot be written") == 1
+    shown = cli(world, "logs")
+    assert shown.exit_code == 2
+    assert f"cannot read the request log {path}" in shown.stderr and "move it aside" in shown.stderr
+
+
 def test_eight_processes_writing_at_once_lose_no_record(world: World, isolated_env: Path) -> None:
     (isolated_env / "jobs.txt").write_text("".join(f"job {i}\n" for i in range(10)))
     env = {**os.environ, **world.env}

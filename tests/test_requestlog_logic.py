@@ -242,6 +242,29 @@ def test_an_unwritable_log_is_reported_once_and_never_raises(
     assert [r.getMessage().count("cannot be written") for r in caplog.records] == [1]
 
 
+def test_a_log_failing_in_use_is_reported_once_and_the_rest_dropped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmroute.requestlog.writer as writer_module
+
+    log = writer(tmp_path / "log.sqlite3")
+    log.put(record_of(RESULT, None))
+    log.flush()
+
+    def disk_full(db: sqlite3.Connection) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(writer_module, "transaction", disk_full)
+    with caplog.at_level(logging.WARNING, logger="llmroute"):
+        for _ in range(3):
+            log.put(record_of(RESULT, None))
+            log.flush()
+        log.close()
+    assert ["disk is full" in r.getMessage() for r in caplog.records] == [True]
+    with closing(connect(tmp_path / "log.sqlite3", create=False)) as db:
+        assert len(find(db, Filters(limit=0))) == 1
+
+
 def test_old_records_are_pruned_when_a_writer_starts(tmp_path: Path) -> None:
     path = tmp_path / "log.sqlite3"
 
