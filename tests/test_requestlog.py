@@ -140,6 +140,16 @@ def test_batch_and_chat_requests_are_logged_with_their_source(
     assert all(r["answer"] == f"echo: {r['prompt']}" for r in logged)
 
 
+def test_bench_requests_are_logged_and_its_summary_points_at_usage(world: World) -> None:
+    result = cli(world, "bench", "-m", "groq:small", "-n", "3", "-c", "1", "-y")
+    assert result.exit_code == 0, result.stderr
+    assert "see `llmroute usage`" in result.stderr
+    logged = records(world)
+    assert [(r["source"], r["route"], r["outcome"]) for r in logged] == [
+        ("bench", "groq:small", "answered")
+    ] * 3
+
+
 def test_batch_summary_points_at_usage(world: World, isolated_env: Path) -> None:
     (isolated_env / "jobs.txt").write_text("one\n")
     result = cli(world, "batch", "--text", "jobs.txt", "-o", "out.jsonl")
