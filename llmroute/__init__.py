@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from llmroute.attempt import Attempt, Candidate, Result, Usage
     from llmroute.config import Config, load_config
+    from llmroute.requestlog import LogPolicy
     from llmroute.router import Router
 
 # Lazy: `import llmroute` must stay cheap for the CLI's start-up (the openai SDK is heavy).
@@ -20,8 +21,11 @@ _EXPORTS = {
     "Usage": "llmroute.attempt",
     "Config": "llmroute.config",
     "load_config": "llmroute.config",
+    "LogPolicy": "llmroute.requestlog",
 }
-__all__ = ["Attempt", "Candidate", "Config", "Result", "Router", "Usage", "load_config"]
+__all__ = [
+    "Attempt", "Candidate", "Config", "LogPolicy", "Result", "Router", "Usage", "load_config",
+]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

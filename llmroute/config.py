@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from llmroute.errors import ConfigError, UnknownRouteError
 from llmroute.rate import Rate, parse_rate
+from llmroute.timespan import parse_duration
 
 FALLBACK_TASK = "fallback"
 # What one budget (and a 429's cooldown) covers: each key's each model; each key, its models
@@ -76,6 +77,8 @@ class Settings:
     ttft_timeout: float = 20.0  # streaming: seconds to the first token before falling back
     state: str = "sqlite"  # memory | sqlite | sqlite:///path | redis://host:port/db
     pacing: bool = True  # reserve budget before each attempt; off = only react to 429s
+    log_content: bool | None = None  # the request log keeps the text (None: the caller's default)
+    log_retention: float | None = 30 * 86400.0  # seconds the request log keeps (None: forever)
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,8 @@ def _task(
 
 def _settings(table: Mapping[str, Any], source: str) -> Settings:
     where = f"{source}: [settings]"
-    allowed = {"default_task", "deadline", "timeout", "ttft_timeout", "state", "pacing"}
+    allowed = {"default_task", "deadline", "timeout", "ttft_timeout", "state", "pacing",
+               "log_content", "log_retention"}  # fmt: skip
     _only(table, allowed, source, "[settings]")
     defaults = Settings()
     return Settings(
@@ -261,6 +265,10 @@ def _settings(table: Mapping[str, Any], source: str) -> Settings:
         ttft_timeout=_positive(table, "ttft_timeout", where) or defaults.ttft_timeout,
         state=_state(table, where) or defaults.state,
         pacing=_bool(table, "pacing", where, default=defaults.pacing),
+        log_content=_bool(table, "log_content", where, default=False)
+        if "log_content" in table
+        else None,
+        log_retention=_retention(table, where, defaults.log_retention),
     )
 
 
@@ -278,6 +286,21 @@ def _state(table: Mapping[str, Any], where: str) -> str | None:
             "sqlite:///path, redis://host:port/db"
         )
     return value
+
+
+def _retention(table: Mapping[str, Any], where: str, default: float | None) -> float | None:
+    value = table.get("log_retention")
+    if value is None:
+        return default
+    if value == "forever":
+        return None
+    try:
+        return parse_duration(value if isinstance(value, str) else "")
+    except ValueError:
+        raise ConfigError(
+            f'{where} log_retention must be a duration like "30d" or "12h", or "forever" '
+            f"(got {repr(value)[:40]})"
+        ) from None
 
 
 def _only(table: Mapping[str, Any], allowed: set[str], source: str, name: str) -> None:

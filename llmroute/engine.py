@@ -5,6 +5,7 @@ Three objects, one job each:
   turns, observer, redactor.
 - `Dispatch`: one request walking its route: takes its turn, picks the next candidate whose
   budget it can hold, waits when everything is cooling down, fails when nothing frees in time.
+  Callers run it as `async with`: its exit is the one place every request ends, and is logged.
 - `Lease`: one attempt at one candidate, with its budget held. It ends in exactly one outcome,
   and each outcome settles budget, health and the record in one method: `answered`, `failed`,
   `broke` (a stream cut after its first token) or `cancelled`.
@@ -21,6 +22,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from llmroute.attempt import Attempt, Candidate, Result, Usage, Waiting
@@ -41,6 +43,9 @@ from llmroute.pacing import Pacer, estimate_cost
 from llmroute.pools import Pool, candidates, missing_key_hint
 from llmroute.quirks import adapt_params
 from llmroute.request import DEADLINE_REACHED, RequestRun
+from llmroute.requestlog import LogPolicy, RequestLog
+from llmroute.requestlog.logfile import log_path
+from llmroute.requestlog.record import ended
 from llmroute.setup import Setup
 from llmroute.state.base import Reservation
 from llmroute.turns import Turns
@@ -66,6 +71,7 @@ class Engine:
         clock: Clock | None = None,
         policy: CooldownPolicy | None = None,
         observer: Observer | None = None,
+        log: LogPolicy | None = None,
     ) -> None:
         self.config = setup.config
         self.pools: Mapping[str, Pool] = setup.pools
@@ -77,10 +83,16 @@ class Engine:
         self.health = Health(self.store, policy or CooldownPolicy(), self.clock)
         self.pacer = Pacer(self.config, self.store, self.clock)
         self.turns = Turns()
+        self.log_path = log_path(self.config, setup.env)  # read by `usage`, even when off
+        self.log = None if log is None else RequestLog(
+            log, self.config.settings, self.log_path, self.redact
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         await self.upstream.aclose()
         self.store.close()
+        if self.log is not None:
+            self.log.close()  # writes what is queued
 
     def route(self, task: str | None = None) -> tuple[RouteEntry, ...]:
         """A task's entries (with `fallback`), or one pinned `provider:model` entry."""
@@ -117,7 +129,7 @@ class Engine:
                 "in the environment or a .env file"
             )
         return Dispatch(
-            self, entries, messages, params,
+            self, entries, messages, params, route=task or self.config.settings.default_task,
             deadline=deadline or self.config.settings.deadline, timeout=timeout,
         )  # fmt: skip
 
@@ -144,7 +156,8 @@ def _sdk_upstream() -> Upstream:
 
 
 class Dispatch:
-    """One request: its candidates, one pass after another, within one deadline."""
+    """One request: its candidates, one pass after another, within one deadline. Run it as
+    `async with dispatch:`, whose exit logs how it ended."""
 
     def __init__(
         self,
@@ -153,16 +166,39 @@ class Dispatch:
         messages: Messages,
         params: Mapping[str, Any],
         *,
+        route: str,
         deadline: float,
         timeout: float | None,
     ) -> None:
-        self.engine, self.entries = engine, entries
+        self.engine, self.entries, self.route = engine, entries, route
         self.messages, self.params = messages, params
         self.timeout = timeout  # per attempt, over the provider's and the settings' own
         self.run = RequestRun(engine.clock.now() + deadline)
         self.cost = estimate_cost(messages, params)
         self.started = time.perf_counter()
+        self.started_at = time.time()  # wall time, for the log
+        self._result: Result | None = None
         self._passes = self._walk()
+
+    async def __aenter__(self) -> Dispatch:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """The request ended: answered (`result` was made), failed, rejected, broken off, or
+        interrupted. Every caller's requests end here, so this is where they are logged."""
+        log = self.engine.log
+        if log is None:
+            return
+        log.put(ended(
+            at=self.started_at, source=log.source, route=self.route, messages=self.messages,
+            attempts=self.run.attempts, latency_s=time.perf_counter() - self.started,
+            waited_s=self.run.waited_s, result=self._result, error=error, content=log.content,
+        ))  # fmt: skip
 
     def _walk(self) -> Iterator[Candidate]:
         return candidates(self.entries, self.engine.pools, self.engine.store.advance_cursor)
@@ -224,12 +260,13 @@ class Dispatch:
         """The answer, once `lease` has answered; a stream's TTFT counts from the request."""
         first = lease.first_content_at
         ttft_s = None if first is None else first - self.started
-        return Result(
+        self._result = Result(
             content=content, candidate=lease.candidate,
             latency_s=time.perf_counter() - self.started, usage=usage,
             attempts=tuple(self.run.attempts), finish_reason=finish_reason, ttft_s=ttft_s,
             waited_s=self.run.waited_s, response=response,
         )  # fmt: skip
+        return self._result
 
 
 class Lease:

@@ -26,6 +26,10 @@ class StateFileError(ConfigError):
     names the file and what to do."""
 
 
+class LogFileError(ConfigError):
+    """The request log's file cannot be read (exit 2); the message names the file."""
+
+
 class UnknownRouteError(ConfigError):
     """No task or provider by the name a request asked for (exit 2; a gateway's 404)."""
 

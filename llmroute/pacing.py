@@ -40,7 +40,7 @@ def limits_for(provider: ProviderConfig, model: str) -> Limits:
 
 def estimate_cost(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> Cost:
     """One request, and the prompt's tokens plus the completion it may produce."""
-    chars = sum(len(_text(m.get("content"))) for m in messages)
+    chars = sum(len(content_text(m.get("content"))) for m in messages)
     prompt = max(1, math.ceil(chars / CHARS_PER_TOKEN))
     completion = params.get("max_tokens") or params.get("max_completion_tokens")
     if not isinstance(completion, int) or completion <= 0:
@@ -48,7 +48,8 @@ def estimate_cost(messages: Sequence[Mapping[str, Any]], params: Mapping[str, An
     return Cost(requests=1, tokens=prompt + completion)
 
 
-def _text(content: object) -> str:
+def content_text(content: object) -> str:
+    """A message's text: a string, or the text parts of a multi-part one."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # multi-part messages: count the text parts

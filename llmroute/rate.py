@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 _UNITS = {
@@ -49,3 +50,11 @@ _NAMED_WINDOWS = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "day"}
 def window_name(window_s: float) -> str:
     """`min` for 60 s, `day` for 86400 s, else seconds: `2s`."""
     return _NAMED_WINDOWS.get(window_s, f"{window_s:g}s")
+
+
+DAY_S = 86400.0
+
+
+def daily_budget(rates: Iterable[Rate]) -> Rate | None:
+    """The smallest budget over a day or longer, if one is configured."""
+    return min((r for r in rates if r.window_s >= DAY_S), key=lambda r: r.count, default=None)

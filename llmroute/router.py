@@ -14,6 +14,7 @@ from llmroute.config import Config, RouteEntry
 from llmroute.cooldowns import CooldownPolicy
 from llmroute.engine import Engine, Event, Observer
 from llmroute.mapping import Outcome, Request, map_requests
+from llmroute.requestlog import LIBRARY, LogPolicy
 from llmroute.setup import Setup, open_setup
 from llmroute.state import StateStore
 from llmroute.streaming import AnswerStream
@@ -33,14 +34,17 @@ class Router:
         clock: Clock | None = None,
         policy: CooldownPolicy | None = None,
         observer: Observer | None = None,
+        log: LogPolicy | None = LIBRARY,
     ) -> None:
+        """`log`: who is asking and whether the request log keeps the text; None logs nothing
+        (docs/design.md, the request log)."""
         setup = (
             config
             if isinstance(config, Setup)
             else Setup.build(config, os.environ if env is None else env, store)
         )
         self.engine = Engine(
-            setup, upstream=upstream, clock=clock, policy=policy, observer=observer
+            setup, upstream=upstream, clock=clock, policy=policy, observer=observer, log=log
         )
 
     @classmethod
@@ -96,15 +100,16 @@ class Router:
         dispatch = self.engine.dispatch(
             task, _as_messages(messages), params, deadline=deadline, timeout=timeout
         )
-        while True:
-            lease = await dispatch.next()
-            async with lease.limited():
-                reply = await lease.chat()
-                await lease.answered(reply.headers, reply.usage)
-                return dispatch.result(
-                    lease, content=reply.content, usage=reply.usage,
-                    finish_reason=reply.finish_reason, response=reply.response,
-                )  # fmt: skip
+        async with dispatch:
+            while True:
+                lease = await dispatch.next()
+                async with lease.limited():
+                    reply = await lease.chat()
+                    await lease.answered(reply.headers, reply.usage)
+                    return dispatch.result(
+                        lease, content=reply.content, usage=reply.usage,
+                        finish_reason=reply.finish_reason, response=reply.response,
+                    )  # fmt: skip
 
     def stream(
         self,
@@ -144,4 +149,4 @@ def _as_messages(messages: Messages | str) -> Messages:
     return messages
 
 
-__all__ = ["SKIPPED", "Event", "Observer", "Router", "Waiting"]
+__all__ = ["SKIPPED", "Event", "LogPolicy", "Observer", "Router", "Waiting"]

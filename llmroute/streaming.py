@@ -103,31 +103,32 @@ class AnswerStream:
         task, messages, params, deadline, timeout = self._request
         dispatch = self._engine.dispatch(task, messages, params, deadline=deadline, timeout=timeout)
         self._dispatch = dispatch
-        lease, events, (head, end) = await self._first_content(dispatch)
-        self._lease = lease
-        assembly = Assembly()
-        try:
-            for chunk in head:
-                assembly.add(chunk)
-                yield chunk
-            while end is None:
-                async with self._engine.clock.timeout(lease.timeout):  # a stall breaks it
-                    event = await anext(events)
-                if isinstance(event, StreamEnd):
-                    end = event
-                else:
-                    assembly.add(event)
-                    yield event
-        except UPSTREAM_FAILURES as exc:
-            raise await lease.broke(exc, assembly.text, len(assembly.pieces)) from exc
-        except BaseException:  # Ctrl-C, or the reader stopped: free the budget and connection
-            await lease.cancelled()
-            raise
-        await lease.answered(lease.headers, end.usage)
-        self._result = dispatch.result(
-            lease, content=assembly.text, usage=end.usage, finish_reason=end.finish_reason,
-            response=assembly.response(end),
-        )  # fmt: skip
+        async with dispatch:  # its exit logs the request, however the stream ends
+            lease, events, (head, end) = await self._first_content(dispatch)
+            self._lease = lease
+            assembly = Assembly()
+            try:
+                for chunk in head:
+                    assembly.add(chunk)
+                    yield chunk
+                while end is None:
+                    async with self._engine.clock.timeout(lease.timeout):  # a stall breaks it
+                        event = await anext(events)
+                    if isinstance(event, StreamEnd):
+                        end = event
+                    else:
+                        assembly.add(event)
+                        yield event
+            except UPSTREAM_FAILURES as exc:
+                raise await lease.broke(exc, assembly.text, len(assembly.pieces)) from exc
+            except BaseException:  # Ctrl-C, or the reader stopped: free budget and connection
+                await lease.cancelled()
+                raise
+            await lease.answered(lease.headers, end.usage)
+            self._result = dispatch.result(
+                lease, content=assembly.text, usage=end.usage, finish_reason=end.finish_reason,
+                response=assembly.response(end),
+            )  # fmt: skip
 
     async def _first_content(self, dispatch: Dispatch) -> tuple[Lease, Events, Head]:
         """Candidates in turn until one sends content (or ends, empty) within the first-token

@@ -116,12 +116,12 @@ def test_openai_clients_are_built_only_behind_the_upstream_seam() -> None:
 
 # docs/design.md's module map, bottom up: a module imports from its own layer or below.
 LAYERS = (
-    "errors failures keys rate clock attempt jsontext",  # values
+    "errors failures keys rate clock attempt jsontext timespan percentiles",  # values
     "config quirks environment pools",  # config
     "learned signals budget cooldowns classify request",  # pure decisions
     "state setup",  # state
     "upstream sse health pacing turns",  # seams
-    "engine assembly streaming mapping router checkup status",  # engine
+    "engine assembly streaming mapping router checkup status requestlog",  # engine
     "batch bench chat gateway",  # features
     "cli __main__",  # the command line
 )

@@ -19,9 +19,7 @@ from llmroute.budget import UsageEntry, remaining
 from llmroute.config import Config
 from llmroute.pacing import budget_scope, limits_for
 from llmroute.pools import Pool
-from llmroute.rate import Rate, window_name
-
-DAY_S = 86400.0
+from llmroute.rate import Rate, daily_budget, window_name
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,3 @@ def _with_budget(
         return spend
     left = remaining(usage, daily, "requests", now)
     return replace(spend, daily=daily.count, left=left, window=window_name(daily.window_s))
-
-
-def daily_budget(rates: Iterable[Rate]) -> Rate | None:
-    """The smallest request budget over a day or longer, if one is configured."""
-    return min((r for r in rates if r.window_s >= DAY_S), key=lambda r: r.count, default=None)

@@ -19,6 +19,7 @@ from llmroute.bench.stats import NOT_SENT, OK, Sample, Summary, summarize
 from llmroute.bench.target import Target
 from llmroute.config import Config
 from llmroute.errors import RequestFailedError, RequestRejectedError
+from llmroute.requestlog import LIBRARY, LogPolicy
 from llmroute.upstream import Upstream
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ async def run_bench(
     listener: Listener | None = None,
     *,
     upstream: Upstream | None = None,
+    log: LogPolicy | None = LIBRARY,
 ) -> list[Summary]:
     """Measure each target in turn; a summary per target, in the order given."""
     from llmroute.router import Router, Waiting
@@ -78,7 +80,9 @@ async def run_bench(
             heard.waiting(current[-1], event.seconds)
 
     summaries = []
-    router = Router(config, env=env, upstream=upstream or OpenAIUpstream(), observer=observe)
+    router = Router(
+        config, env=env, upstream=upstream or OpenAIUpstream(), observer=observe, log=log
+    )
     async with router:
         for target in spec.targets:
             current.append(target)

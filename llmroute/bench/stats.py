@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmroute.bench.target import Target
+from llmroute.percentiles import percentile
 
 OK = "ok"
 NOT_SENT = "not_sent"  # a failed request that reached no provider (all cooling down or disabled)
@@ -30,17 +30,6 @@ class Sample:
     @property
     def ok(self) -> bool:
         return self.outcome == OK
-
-
-def percentile(values: Iterable[float], q: float) -> float | None:
-    """The q-th percentile (0-100), linear between the closest ranks (numpy's default method,
-    `statistics.quantiles(method="inclusive")`); None for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from llmroute.cli import ask, batch, bench, chat, providers, serve
+from llmroute.cli import ask, batch, bench, chat, providers, serve, usage
+from llmroute.cli.logs import logs_app
 from llmroute.cli.pairs import PairOptionsCommand
 from llmroute.cli.state import state_app
 
@@ -27,6 +28,8 @@ app.command(name="bench")(bench.bench)
 app.command(name="batch")(batch.batch)
 app.command(name="serve")(serve.serve)
 app.add_typer(state_app, name="state")
+app.add_typer(logs_app, name="logs")
+app.command(name="usage")(usage.usage)
 
 
 def _version(value: bool) -> None:

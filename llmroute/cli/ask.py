@@ -9,8 +9,11 @@ import typer
 from llmroute.cli.options import (
     ConfigOpt,
     DeadlineOpt,
+    LogContentOpt,
+    LogOptions,
     MaxTokensOpt,
     ModelOpt,
+    NoLogOpt,
     RequestOptions,
     SystemOpt,
     TaskOpt,
@@ -47,6 +50,8 @@ def ask(
     deadline: DeadlineOpt = None,
     ttft_timeout: TtftOpt = None,
     verbose: VerboseOpt = 0,
+    no_log: NoLogOpt = False,
+    log_content: LogContentOpt = None,
 ) -> None:
     """Ask once: the answer streams to stdout, the report (who answered, fallbacks) to stderr.
 
@@ -62,6 +67,7 @@ def ask(
     request = RequestOptions(
         task=task, model=model, system=system, quiet=quiet, config=config, timeout=timeout,
         deadline=deadline, ttft_timeout=ttft_timeout, verbose=verbose,
+        log=LogOptions(off=no_log, content=log_content),
         params=request_params(temperature, max_tokens, option),
     )  # fmt: skip
     options = AskOptions(

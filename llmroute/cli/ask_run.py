@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from llmroute.attempt import Result
 from llmroute.cli.boundary import emit, guarded
@@ -15,6 +15,9 @@ from llmroute.cli.options import RequestOptions
 from llmroute.cli.report import Report
 from llmroute.cli.stdin import piped_text, require_text
 from llmroute.errors import StreamBrokenError, UsageError
+
+if TYPE_CHECKING:
+    from llmroute.requestlog import LogPolicy
 
 log = logging.getLogger("llmroute")
 
@@ -119,7 +122,7 @@ async def _complete(
 ) -> Result:
     from llmroute.router import Router
 
-    async with Router.from_path(request.config, observer=report.event) as router:
+    async with Router.from_path(request.config, observer=report.event, log=_log(request)) as router:
         return await router.complete(
             request.target, messages, deadline=request.deadline, timeout=request.timeout,
             **request.params,
@@ -132,7 +135,7 @@ async def _stream(
     """Each piece of the answer goes out as it arrives; a break keeps what was shown."""
     from llmroute.router import Router
 
-    async with Router.from_path(request.config, observer=report.event) as router:
+    async with Router.from_path(request.config, observer=report.event, log=_log(request)) as router:
         stream = router.stream(
             request.target, messages, deadline=request.deadline, timeout=request.timeout,
             ttft_timeout=request.ttft_timeout, **request.params,
@@ -145,3 +148,7 @@ async def _stream(
                 report.broken_line(broken.partial)
                 raise
         return stream.result
+
+
+def _log(request: RequestOptions) -> LogPolicy | None:
+    return request.log.policy("ask")

@@ -6,7 +6,16 @@ from typing import Annotated
 
 import typer
 
-from llmroute.cli.options import ConfigOpt, DeadlineOpt, TaskOpt, TimeoutOpt, VerboseOpt
+from llmroute.cli.options import (
+    ConfigOpt,
+    DeadlineOpt,
+    LogContentOpt,
+    LogOptions,
+    NoLogOpt,
+    TaskOpt,
+    TimeoutOpt,
+    VerboseOpt,
+)
 
 
 def batch(
@@ -39,6 +48,8 @@ def batch(
     timeout: TimeoutOpt = None,
     deadline: DeadlineOpt = None,
     verbose: VerboseOpt = 0,
+    no_log: NoLogOpt = False,
+    log_content: LogContentOpt = None,
 ) -> None:
     """Send many prompts through the pool as fast as its limits allow, and no faster.
 
@@ -61,5 +72,6 @@ def batch(
         input_path=input_path, output=output, task=task, concurrency=concurrency, text=text,
         ordered=ordered, retry_failed=retry_failed, strict=strict, quiet=quiet, config=config,
         timeout=timeout, deadline=deadline, verbose=verbose,
+        log=LogOptions(off=no_log, content=log_content),
     )  # fmt: skip
     raise typer.Exit(run_batch_command(args))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -13,6 +13,7 @@ from llmroute.batch.jobs import BadLine, Job, key_of, read_jobs, split_lines
 from llmroute.batch.output import Done, ResultWriter, read_done
 from llmroute.batch.runner import Sequencer, Tally, run_batch
 from llmroute.cli.boundary import guarded
+from llmroute.cli.options import LogOptions
 from llmroute.cli.report import Report
 from llmroute.errors import UsageError
 
@@ -32,6 +33,7 @@ class BatchArgs:
     timeout: float | None
     deadline: float | None
     verbose: int
+    log: LogOptions = field(default_factory=LogOptions)
 
 
 def run_batch_command(args: BatchArgs) -> int:
@@ -57,6 +59,8 @@ def _run(args: BatchArgs, report: Report) -> int:
         report.console.print(summary_line(tally), soft_wrap=True)
         if tally.answered:
             report.console.print(summary_table(tally))
+        if not args.log.off:
+            report.usage_hint()
     return 1 if sum(tally.failed.values()) else 0
 
 
@@ -71,7 +75,7 @@ def _go(
     from llmroute.router import Router
 
     async def main() -> Tally:
-        async with Router.from_path(args.config) as router:
+        async with Router.from_path(args.config, log=args.log.policy("batch")) as router:
             with BatchProgress(report, total=len(todo)) as progress:
                 return await run_batch(
                     router, todo, sequencer, concurrency=args.concurrency, task=args.task,

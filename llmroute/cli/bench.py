@@ -12,7 +12,10 @@ import typer
 from llmroute.cli.options import (
     ConfigOpt,
     DeadlineOpt,
+    LogContentOpt,
+    LogOptions,
     MaxTokensOpt,
+    NoLogOpt,
     TimeoutOpt,
     TtftOpt,
     VerboseOpt,
@@ -82,6 +85,8 @@ def bench(
     deadline: DeadlineOpt = None,
     ttft_timeout: TtftOpt = None,
     verbose: VerboseOpt = 0,
+    no_log: NoLogOpt = False,
+    log_content: LogContentOpt = None,
 ) -> None:
     """Measure candidates: N streamed requests each, C at a time, through the router.
 
@@ -113,5 +118,6 @@ def bench(
         max_tokens=max_tokens, rank_by=rank_by.value, max_share=max_share, yes=yes,
         json_output=json_output, csv_output=csv_output, quiet=quiet, config=config,
         timeout=timeout, deadline=deadline, ttft_timeout=ttft_timeout, verbose=verbose,
+        log=LogOptions(off=no_log, content=log_content),
     )  # fmt: skip
     raise typer.Exit(run_bench_command(options))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +13,7 @@ import typer
 from llmroute.bench.plan import Plan, Spend, plan_spend
 from llmroute.bench.target import Selection, select
 from llmroute.cli.boundary import guarded
+from llmroute.cli.options import LogOptions
 from llmroute.cli.report import Report, make_console
 from llmroute.errors import UsageError
 from llmroute.setup import Setup, open_setup
@@ -47,6 +48,7 @@ class BenchOptions:
     deadline: float | None
     ttft_timeout: float | None
     verbose: int
+    log: LogOptions = field(default_factory=LogOptions)
 
 
 def run_bench_command(options: BenchOptions) -> int:
@@ -97,7 +99,9 @@ def _measure(
     )  # fmt: skip
     started = time.perf_counter()
     with view.progress(report.console, enabled=not o.quiet) as listener:
-        summaries = asyncio.run(run_bench(setup.config, setup.env, spec, listener))
+        summaries = asyncio.run(
+            run_bench(setup.config, setup.env, spec, listener, log=o.log.policy("bench"))
+        )
     ranked = rank(summaries, o.rank_by, MIN_SUCCESS)
     tasks = setup.config.tasks
     advice = [recommend(t, [str(e) for e in tasks[t]], ranked) for t in chosen.tasks]
@@ -122,6 +126,8 @@ def _print(o: BenchOptions, report: Report, outcome: Outcome) -> None:
         view.print_outcome(make_console(stderr=False), outcome)
         if not o.quiet:
             view.print_waits(report.console, outcome)
+    if not o.log.off:
+        report.usage_hint()
 
 
 def read_bench_prompt(prompt: str | None, prompt_file: Path | None) -> str:

@@ -9,8 +9,11 @@ import typer
 from llmroute.cli.options import (
     ConfigOpt,
     DeadlineOpt,
+    LogContentOpt,
+    LogOptions,
     MaxTokensOpt,
     ModelOpt,
+    NoLogOpt,
     RequestOptions,
     SystemOpt,
     TaskOpt,
@@ -37,6 +40,8 @@ def chat(
     deadline: DeadlineOpt = None,
     ttft_timeout: TtftOpt = None,
     verbose: VerboseOpt = 0,
+    no_log: NoLogOpt = False,
+    log_content: LogContentOpt = None,
 ) -> None:
     """Chat: each turn sends the whole conversation to whichever candidate is available, so a
     conversation survives fallbacks between providers. Replies stream to stdout; a one-line
@@ -56,6 +61,7 @@ def chat(
     options = RequestOptions(
         task=task, model=model, system=system, quiet=quiet, config=config, timeout=timeout,
         deadline=deadline, ttft_timeout=ttft_timeout, verbose=verbose,
+        log=LogOptions(off=no_log, content=log_content),
         params=request_params(temperature, max_tokens, option),
     )  # fmt: skip
     raise typer.Exit(run_chat(options))

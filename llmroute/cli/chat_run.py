@@ -59,7 +59,9 @@ def _chat(options: RequestOptions, report: Report) -> int:
 
     session = Session(task=options.task, model=options.model, system=options.system)
     with asyncio.Runner() as runner:
-        router = Router.from_path(options.config, observer=report.event)
+        router = Router.from_path(
+            options.config, observer=report.event, log=options.log.policy("chat")
+        )
         try:
             router.route(session.target)  # a wrong -t or -m fails before the first prompt
             lines: Lines = (

@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from llmroute.requestlog import LogPolicy
 
 TaskOpt = Annotated[
     str | None, typer.Option("-t", "--task", help="Task whose route to use (see the config).")
@@ -47,6 +50,33 @@ TtftOpt = Annotated[
 VerboseOpt = Annotated[
     int, typer.Option("-v", "--verbose", count=True, help="Log every attempt (-vv: debug).")
 ]
+NoLogOpt = Annotated[
+    bool, typer.Option("--no-log", help="Keep these requests out of the request log.")
+]
+LogContentOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--log-content/--no-log-content",
+        help="Keep prompts and answers in the request log, or only who answered and how "
+        "(default: [settings] log_content).",
+    ),
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogOptions:
+    """`--no-log` and `--log-content/--no-log-content`, as every routing command takes them."""
+
+    off: bool = False
+    content: bool | None = None
+
+    def policy(self, source: str, *, content_default: bool = True) -> LogPolicy | None:
+        """What the router is told: None when the requests are not to be logged."""
+        from llmroute.requestlog import LogPolicy
+
+        if self.off:
+            return None
+        return LogPolicy(source, self.content, content_default)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,8 +93,22 @@ class RequestOptions:
     deadline: float | None = None
     ttft_timeout: float | None = None
     verbose: int = 0
+    log: LogOptions = LogOptions()
 
     @property
     def target(self) -> str | None:
         """What the router routes by: the pinned model, else the task."""
         return self.model or self.task
+
+
+def since_option(text: str | None, now: float) -> float | None:
+    """`--since` as epoch seconds; a form it does not know is a usage error (exit 2)."""
+    from llmroute.errors import UsageError
+    from llmroute.timespan import parse_since
+
+    if text is None:
+        return None
+    try:
+        return parse_since(text, now)
+    except ValueError as exc:
+        raise UsageError(f"--since {exc}") from None

@@ -58,6 +58,10 @@ class Report:
 
             self.console.print(f"[dim]{escape(text)}[/]", markup=True, soft_wrap=True)
 
+    def usage_hint(self) -> None:
+        """After a run of many requests (batch, bench): where to see what they spent."""
+        self.note("see `llmroute usage` for what went to each key, and today's daily headroom")
+
     def broken_line(self, partial: str) -> None:
         """Start the report on a line of its own when a broken answer left one open."""
         if partial and not partial.endswith("\n") and self.console.is_terminal:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmroute.cli.options import ConfigOpt, VerboseOpt
+from llmroute.cli.options import ConfigOpt, LogContentOpt, LogOptions, NoLogOpt, VerboseOpt
 
 DEFAULT_PORT = 4141
 
@@ -45,19 +45,23 @@ def serve(
         int, typer.Option("--max-body-mb", min=1, help="Largest request body accepted, in MiB.")
     ] = 20,
     verbose: VerboseOpt = 0,
+    no_log: NoLogOpt = False,
+    log_content: LogContentOpt = None,
 ) -> None:
     """Serve the router as an OpenAI-compatible API: POST /v1/chat/completions (streamed and
-    not), GET /v1/models, GET /health, GET /v1/llmroute/state.
+    not), GET /v1/models, GET /health, GET /v1/llmroute/state, GET /v1/llmroute/usage.
 
     A client's `model` is a task, a pinned provider:model, or absent (the default task); every
     other field passes through. Point any OpenAI client at http://HOST:PORT/v1. `llmroute ask`
     finds a local gateway by itself (see `ask --help`). One access-log line per request goes
-    to stderr; -v adds every attempt.
+    to stderr; -v adds every attempt. Requests are logged (see `llmroute logs`) without their
+    text unless --log-content or `[settings] log_content = true`: a team's prompts pass here.
     """
     from llmroute.cli.serve_run import ServeOptions, run_serve
 
     options = ServeOptions(
         host=host, port=port, config=config, token=token or None, state=state, drain=drain,
         max_body=max_body_mb * 1024 * 1024, verbose=verbose,
+        log=LogOptions(off=no_log, content=log_content),
     )  # fmt: skip
     raise typer.Exit(run_serve(options))

@@ -9,10 +9,11 @@ import os
 import signal
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmroute.cli.boundary import guarded
+from llmroute.cli.options import LogOptions
 from llmroute.cli.report import Report
 from llmroute.errors import UsageError
 
@@ -27,6 +28,7 @@ class ServeOptions:
     drain: int
     max_body: int
     verbose: int = 0
+    log: LogOptions = field(default_factory=LogOptions)
 
 
 def run_serve(options: ServeOptions) -> int:
@@ -50,7 +52,7 @@ def _serve(o: ServeOptions) -> int:
             "your keys; give --token (or LLMROUTE_SERVER_TOKEN), or listen on 127.0.0.1"
         )
     setup = open_setup(o.config, store=open_store(o.state) if o.state else None)
-    router = Router(setup)
+    router = Router(setup, log=o.log.policy("serve", content_default=False))
     listener = _listen(o.host, o.port)
     url = _url(o.host, listener.getsockname()[1])
     served = _config_path(setup.config.source)

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from llmroute.errors import LLMRouteError, StreamBrokenError
+from llmroute.errors import LLMRouteError, LogFileError, StreamBrokenError
 from llmroute.gateway.access import AccessLog, note
 from llmroute.gateway.errors import HTTPError, http_error
 from llmroute.gateway.wire import (
@@ -37,10 +37,12 @@ from llmroute.gateway.wire import (
     sse_event,
     wanted,
 )
+from llmroute.requestlog.report import usage_report
 from llmroute.router import Router
 from llmroute.sse import Chunk
 from llmroute.status import key_statuses, models_of
 from llmroute.streaming import AnswerStream
+from llmroute.timespan import parse_since
 
 log = logging.getLogger("llmroute.gateway")
 T = TypeVar("T")
@@ -65,6 +67,7 @@ def build_app(
         Route("/v1/models", gateway.models, methods=["GET"]),
         Route("/health", gateway.health, methods=["GET"]),
         Route("/v1/llmroute/state", gateway.state, methods=["GET"]),
+        Route("/v1/llmroute/usage", gateway.usage, methods=["GET"]),
     ]
 
     @asynccontextmanager
@@ -179,6 +182,26 @@ class Gateway:
         snapshot = await asyncio.to_thread(router.store.snapshot, now)
         rows = key_statuses(router.config, router.engine.pools, snapshot, now)
         return JSONResponse({"keys": [r.to_dict() for r in rows]})
+
+    async def usage(self, request: Request) -> Response:
+        """What `llmroute usage --json` prints; query parameters `since` and `by`."""
+        engine, now = self.router.engine, self.clock()
+        query = request.query_params
+        if engine.log is not None:  # its own latest requests count too
+            await asyncio.to_thread(engine.log.flush)
+        try:
+            since = parse_since(query.get("since", "today"), now)
+            report = await asyncio.to_thread(
+                usage_report, engine.log_path, engine.config, engine.pools,
+                since=since, by=query.get("by", "provider"), now=now,
+            )  # fmt: skip
+        except ValueError as exc:
+            error = HTTPError(status=400, message=str(exc), type="invalid_request_error")
+            return error_response(error, report=False)
+        except LogFileError as exc:
+            error = HTTPError(status=500, message=str(exc), type="server_error")
+            return error_response(error, report=False)
+        return JSONResponse(report.to_dict())
 
 
 async def until_disconnected(request: Request, work: Awaitable[T]) -> T | None:

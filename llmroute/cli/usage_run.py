@@ -1,0 +1,55 @@
+"""Running `llmroute usage`: the report from the request log, as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmroute.cli.boundary import emit, guarded
+from llmroute.cli.options import since_option
+from llmroute.cli.report import Report
+from llmroute.errors import UsageError
+from llmroute.pools import build_pools
+from llmroute.requestlog.logfile import locate
+from llmroute.requestlog.report import usage_report
+from llmroute.requestlog.usage import GROUPINGS
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageOptions:
+    since: str = "today"
+    by: str = "provider"
+    json_output: bool = False
+    csv_output: bool = False
+    config: Path | None = None
+
+
+def run_usage(options: UsageOptions) -> int:
+    return guarded(lambda: _usage(options), Report.for_stderr(), json_output=options.json_output)
+
+
+def _usage(o: UsageOptions) -> int:
+    if o.json_output and o.csv_output:
+        raise UsageError("--json and --csv both print to stdout: choose one")
+    if o.by not in GROUPINGS:
+        raise UsageError(f"--by {o.by!r} is not one of: {', '.join(GROUPINGS)}")
+    now = time.time()
+    since = since_option(o.since, now)
+    assert since is not None  # --since has a default
+    config, env, path = locate(o.config)
+    report = usage_report(path, config, build_pools(config, env), since=since, by=o.by, now=now)
+    if o.json_output:
+        emit(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+    elif o.csv_output:
+        emit(report.to_csv())
+    else:
+        from llmroute.cli.report import make_console
+        from llmroute.cli.usage_view import print_usage
+
+        if not report.rows:
+            sys.stderr.write(f"no requests in the log {path} since {o.since}\n")
+        print_usage(make_console(stderr=False), report, o.since)
+    return 0
