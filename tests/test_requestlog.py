@@ -328,12 +328,21 @@ def test_usage_sums_match_the_fake_providers_own_counters(world: World, isolated
         assert row["429s"] == len(refused)
     total = usage(world)["total"]
     assert total["answered"] == len(served) == 10
-    assert total["429s"] == 2 and total["fallbacks"] == 3 and total["failed"] == 0
+    # Each refusal the fake counted is a 429 met and a fallback taken (the first contact with
+    # a key sends one request, so how many of the scripted 429s are met depends on timing).
+    refusals = [e for e in world.server.log if e.status in (429, 503)]
+    assert total["429s"] == sum(e.status == 429 for e in refusals) >= 1
+    assert total["fallbacks"] == len(refusals) and total["failed"] == 0
     by_model = {r["group"]: r["answered"] for r in usage(world, "--by", "model")["rows"]}
-    assert by_model == {"groq:small": 9, "backup:big": 1}
+    assert by_model == {
+        "groq:small": sum(e.provider == "groq" for e in served),
+        "backup:big": sum(e.provider == "backup" for e in served),
+    }
     assert usage(world, "--by", "task")["total"] == total
     csv = cli(world, "usage", "--csv", "--by", "day").stdout.splitlines()
-    assert csv[0].startswith("day,answered,failed") and csv[-1].startswith("total,10,0,3,2,")
+    assert csv[0].startswith("day,answered,failed") and csv[-1].startswith(
+        f"total,10,0,{total['fallbacks']},{total['429s']},"
+    )
 
 
 def test_usage_shows_daily_headroom_against_a_configured_limit(

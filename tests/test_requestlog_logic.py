@@ -21,19 +21,21 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from llmroute.attempt import Attempt, Candidate, Result, Usage
+from llmroute.budget import Learned
 from llmroute.config import parse_config
 from llmroute.errors import RequestFailedError, RequestRejectedError, StreamBrokenError
 from llmroute.keys import ApiKey, Redactor
 from llmroute.pools import build_pools
 from llmroute.requestlog import LogPolicy
-from llmroute.requestlog.headroom import DailyLimit, configured_daily_limits, headroom
+from llmroute.requestlog.headroom import DailyLimit, daily_limits, headroom
 from llmroute.requestlog.logfile import connect
 from llmroute.requestlog.query import Filters, find, match_words
 from llmroute.requestlog.record import LogRecord, ended
 from llmroute.requestlog.usage import GROUPINGS, summarize
 from llmroute.requestlog.writer import LogWriter
 from llmroute.router import Router
-from llmroute.state import MemoryStore
+from llmroute.signals import learned_windows
+from llmroute.state import MemoryStore, Snapshot
 from llmroute.timespan import parse_duration, parse_since, utc_midnight_after
 from tests.fakeprovider import FakeServer
 from tests.world import make_world
@@ -190,7 +192,7 @@ def test_headroom_counts_what_providers_accepted_today_per_budget(
     world.config["providers"]["groq"]["limit_scope"] = "account"
     world.config["providers"]["backup"]["models"]["big"]["requests"] = ["5/minute", "50/day"]
     config = parse_config(world.config)
-    limits = configured_daily_limits(config, build_pools(config, world.env))
+    limits = daily_limits(config, build_pools(config, world.env), None, NOW)
     assert {(lim.budget, lim.model, lim.requests) for lim in limits} == {
         ("groq (account)", "small", 1000), ("backup#1", "big", 50),
     }  # fmt: skip
@@ -202,6 +204,28 @@ def test_headroom_counts_what_providers_accepted_today_per_budget(
     assert account.resets_at == utc_midnight_after(NOW)
     mine = next(r for r in rooms if r.limit.source == "learned")
     assert (mine.requests, mine.tokens, mine.tokens_left, mine.resets_at) == (3, 30, 70, NOW + 60)
+
+
+def test_a_daily_limit_learned_from_headers_covers_what_limits_per_shares(
+    fake_server: FakeServer,
+) -> None:
+    world = make_world(fake_server)
+    world.config["providers"]["groq"]["limits_per"] = "account"  # keys and models share it
+    config = parse_config(world.config)
+    pools = build_pools(config, world.env)
+    day = {"x-ratelimit-limit": "50", "x-ratelimit-remaining": "0",
+           "x-ratelimit-reset": str(int((NOW + 9 * 3600) * 1000))}  # fmt: skip
+    learned = Learned().heard(learned_windows(day, NOW), None, NOW)
+    snapshot = Snapshot(learned={"budget:groq:*:*": learned})
+    limits = daily_limits(config, pools, snapshot, NOW)
+    assert [(lim.budget, lim.model, lim.requests, lim.source) for lim in limits] == [
+        ("groq (account)", "*", 50, "learned"),
+    ]
+    assert limits[0].resets_at == pytest.approx(NOW + 9 * 3600)
+    assert limits[0].keys == {"groq#1", "groq#2", "groq#3"}
+    # every model of the account counts: SOME's groq requests went to "small"
+    room = headroom(limits, SOME, NOW)[0]
+    assert room.requests == 4
 
 
 # -- the writer --------------------------------------------------------------------------------

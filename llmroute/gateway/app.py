@@ -194,6 +194,7 @@ class Gateway:
             report = await asyncio.to_thread(
                 usage_report, engine.log_path, engine.config, engine.pools,
                 since=since, by=query.get("by", "provider"), now=now,
+                snapshot=engine.store.snapshot(now),
             )  # fmt: skip
         except ValueError as exc:
             error = HTTPError(status=400, message=str(exc), type="invalid_request_error")

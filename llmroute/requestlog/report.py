@@ -14,8 +14,9 @@ from typing import Any
 from llmroute.config import Config
 from llmroute.pools import Pool
 from llmroute.requestlog import query
-from llmroute.requestlog.headroom import DailyLimit, Headroom, configured_daily_limits, headroom
+from llmroute.requestlog.headroom import DailyLimit, Headroom, daily_limits, headroom
 from llmroute.requestlog.usage import UsageRow, summarize
+from llmroute.state.base import Snapshot
 from llmroute.timespan import utc_midnight_before
 
 
@@ -56,13 +57,15 @@ def usage_report(
     by: str,
     now: float,
     limits: Iterable[DailyLimit] | None = None,
+    snapshot: Snapshot | None = None,
 ) -> UsageReport:
-    """From the log at `path`; `limits` defaults to the configured daily ones."""
+    """From the log at `path`; `limits` defaults to the configured daily ones and those learned
+    in the state store's `snapshot`."""
     today = utc_midnight_before(now)
     with query.reading(path) as db:
         records = [] if db is None else query.since(db, min(since, today))
     rows, total = summarize((r for r in records if r.at >= since), by)
-    limits = configured_daily_limits(config, pools) if limits is None else limits
+    limits = daily_limits(config, pools, snapshot, now) if limits is None else limits
     spent_today = [r for r in records if r.at >= today]
     return UsageReport(
         since=since, until=now, by=by, rows=rows, total=total,
