@@ -65,9 +65,12 @@ class LearnedRate:
         return Rate(self.count, self.window_s)
 
     def describe(self) -> str:
-        how = " (window measured from its resets)" if self.measured else ""
-        rate = f"{self.count}/{window_name(self.window_s)}"
-        return f"{rate} {self.dimension}, learned from {self.header}{how}"
+        rate = f"{self.count}/{window_name(self.window_s)} {self.dimension}"
+        if not self.measured:
+            return f"{rate}, learned from {self.header}"
+        # A measured window is a floor: a bucket barely used understates it (Groq's day).
+        floor = f"window measured from its resets: at least {self.window_s:g} s"
+        return f"{rate}, learned from {self.header} ({floor})"
 
 
 def standard_window(seconds: float) -> float:

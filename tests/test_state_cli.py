@@ -48,7 +48,9 @@ def test_state_shows_cooldowns_budgets_and_learned_limits(world: World) -> None:
     assert second["budgets"] == ["29/30 requests per min", "999/1000 requests per day"]
     assert any(line.startswith("requests 9/10") for line in second["learned"])
     # …and the rate behind that window, which outlives its reset
-    measured = "learned from x-ratelimit-limit-requests (window measured from its resets)"
+    measured = (
+        "learned from x-ratelimit-limit-requests (window measured from its resets: at least 60 s)"
+    )
     assert f"10/min requests, {measured}" in second["learned"]
     assert first["masked"].startswith("gsk_") and "…" in first["masked"]
 
