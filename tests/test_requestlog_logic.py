@@ -314,7 +314,9 @@ def test_user_text_is_never_fts_syntax() -> None:
 # -- callers: the library, the gateway -----------------------------------------------------------
 
 
-async def test_the_library_logs_unless_told_not_to(fake_server: FakeServer, tmp_path: Path) -> None:
+async def test_the_library_logs_without_text_unless_told(
+    fake_server: FakeServer, tmp_path: Path
+) -> None:
     world = make_world(fake_server)
     config = parse_config(world.config)
     env = {**world.env, "LLMROUTE_LOG": str(tmp_path / "log.sqlite3")}
@@ -322,6 +324,8 @@ async def test_the_library_logs_unless_told_not_to(fake_server: FakeServer, tmp_
         await router.complete("fast", "not logged")
     assert not (tmp_path / "log.sqlite3").exists()
     async with Router(config, env=env, store=MemoryStore()) as router:
+        await router.complete("fast", "logged, not its text")
+    async with Router(config, env=env, store=MemoryStore(), log=LogPolicy(content=True)) as router:
         await router.complete("fast", "logged")
         stream = router.stream("fast", "stopped early")
         async for _ in stream:
@@ -330,7 +334,8 @@ async def test_the_library_logs_unless_told_not_to(fake_server: FakeServer, tmp_
     with closing(connect(tmp_path / "log.sqlite3", create=False)) as db:
         found = find(db, Filters(limit=0))
     assert [(r.source, r.prompt, r.outcome) for r in found] == [
-        ("library", "logged", "answered"), ("library", "stopped early", "interrupted"),
+        ("library", None, "answered"), ("library", "logged", "answered"),
+        ("library", "stopped early", "interrupted"),
     ]  # fmt: skip
 
 

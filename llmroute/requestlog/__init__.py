@@ -34,7 +34,11 @@ class LogPolicy:
         return self.content_default
 
 
-LIBRARY = LogPolicy()  # a library user's requests: logged, text as the settings say (default on)
+# A library user's requests are logged, but their text only when asked (`[settings]
+# log_content = true` or `LogPolicy(content=True)`): an application embedding llmroute may
+# carry its own users' prompts, which a log file in the user's state directory should not keep
+# unasked. The CLI keeps the text by default, as `llm` does; `serve` does not.
+LIBRARY = LogPolicy(content_default=False)
 
 
 class RequestLog:
