@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from llmroute.config import Limits
-from llmroute.learned import LearnedRate, LearnedWindow, learn_rates
+from llmroute.learned import LearnedRate, LearnedWindow, learn_rates, rate_key
 from llmroute.rate import Rate
 
 # Our log stamps a request when it is reserved, the provider when it arrives: wait a little
@@ -28,9 +28,11 @@ PENDING_TTL_S = 600.0  # a reservation never settled (a crashed process) stops c
 LOG_PACED_MAX_S = 3600.0
 # A budget nobody described (no configured limits, no answer heard yet) gets one request in
 # flight, whose answer's headers tell the rest: a burst at first contact would be spent on 429s.
-# The others look again after the probe's age (at least PROBE_POLL_S), so a slow answer costs
-# few looks; a probe older than PROBE_TTL_S (its process gone) no longer holds them back.
+# The others look again after a quarter of the probe's age (at least PROBE_POLL_S): a quick
+# answer is seen soon, a slow one costs few looks. A probe older than PROBE_TTL_S (its process
+# gone) no longer holds them back.
 PROBE_POLL_S = 0.05
+PROBE_POLL_SHARE = 0.25
 PROBE_TTL_S = 30.0
 
 
@@ -89,12 +91,17 @@ class Learned:
         rates = learn_rates(self._live_rates(now), windows, now)
         return Learned(merged, pending, rates, contacted=True)
 
-    def paced_rates(self, dimension: str) -> list[Rate]:
+    def paced_rates(self, dimension: str) -> list[LearnedRate]:
         """The learned rates that pace by the usage log, like configured ones."""
         return [
-            r.rate for r in self.rates.values()
+            r for r in self.rates.values()
             if r.dimension == dimension and r.window_s <= LOG_PACED_MAX_S
         ]  # fmt: skip
+
+    def refill_window(self, name: str, window: LearnedWindow) -> float | None:
+        """The length of a window whose bucket refills continuously; None for any other."""
+        rate = self.rates.get(rate_key(name, window.limit)) if window.limit else None
+        return rate.window_s if rate is not None and rate.refills else None
 
     def _live_windows(self, now: float) -> dict[str, LearnedWindow]:
         return {name: w for name, w in self.windows.items() if w.active(now)}
@@ -111,10 +118,12 @@ def padded(window_s: float) -> float:
 
 
 def horizon(limits: Limits, learned: Learned) -> float:
-    """How far back the usage log matters for these limits and the learned rates."""
-    learned_rates = (*learned.paced_rates("requests"), *learned.paced_rates("tokens"))
-    rates = (*limits.requests, *limits.tokens, *learned_rates)
-    return max((padded(r.window_s) for r in rates), default=0.0)
+    """How far back the usage log matters for these limits and the learned rates (a refilling
+    bucket remembers up to two of its windows)."""
+    spans = [padded(r.window_s) for r in (*limits.requests, *limits.tokens)]
+    for r in (*learned.paced_rates("requests"), *learned.paced_rates("tokens")):
+        spans.append(padded(r.window_s) * (2 if r.refills else 1))
+    return max(spans, default=0.0)
 
 
 class UsageLog(Protocol):
@@ -149,12 +158,15 @@ def free_at(
 ) -> float | None:
     """None when `cost` fits every limit now; else the earliest time it could fit."""
     in_flight = list(learned.pending.values())
-    requests = (*limits.requests, *learned.paced_rates("requests"))
-    tokens = (*limits.tokens, *learned.paced_rates("tokens"))
     waits = [
-        *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in requests),
-        *(_rate_free_at(log, rate, cost.tokens, now, "tokens") for rate in tokens),
-        *(_learned_free_at(w, in_flight, cost, now) for w in learned.windows.values()),
+        *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in limits.requests),
+        *(_rate_free_at(log, rate, cost.tokens, now, "tokens") for rate in limits.tokens),
+        *(_learned_rate_free_at(log, r, cost, now) for r in learned.paced_rates("requests")),
+        *(_learned_rate_free_at(log, r, cost, now) for r in learned.paced_rates("tokens")),
+        *(
+            _learned_free_at(w, in_flight, cost, now, learned.refill_window(name, w))
+            for name, w in learned.windows.items()
+        ),
         _first_contact_free_at(learned, limits, now),
     ]
     blocked = [w for w in waits if w is not None]
@@ -167,7 +179,7 @@ def _first_contact_free_at(learned: Learned, limits: Limits, now: float) -> floa
     probes = [e.at for e in learned.pending.values() if e.at > now - PROBE_TTL_S]
     if not probes:
         return None
-    return now + max(PROBE_POLL_S, now - min(probes))
+    return now + max(PROBE_POLL_S, (now - min(probes)) * PROBE_POLL_SHARE)
 
 
 def remaining(entries: Iterable[UsageEntry], rate: Rate, dimension: str, now: float) -> int:
@@ -192,16 +204,50 @@ def _rate_free_at(
     return now + window  # unreachable with a consistent log; be safe
 
 
-def _learned_free_at(
-    window: LearnedWindow, in_flight: list[UsageEntry], cost: Cost, now: float
+def _learned_rate_free_at(log: UsageLog, rate: LearnedRate, cost: Cost, now: float) -> float | None:
+    units = _units(rate.dimension, cost)
+    if rate.refills:
+        return _bucket_free_at(log, rate.rate, units, now, rate.dimension)
+    return _rate_free_at(log, rate.rate, units, now, rate.dimension)
+
+
+def _bucket_free_at(
+    log: UsageLog, rate: Rate, units: int, now: float, dimension: str
 ) -> float | None:
+    """A bucket of `rate.count` refilled continuously over the window, replayed over the log:
+    its level now is the least, over each entry since, of capacity + refill since it − what
+    went since (it starts full). Refilled over the padded window: never ahead of the provider."""
+    if units <= 0 or units > rate.count:
+        return None
+    per_s = rate.count / padded(rate.window_s)
+    level, spent = float(rate.count), 0
+    for entry in reversed(log.oldest_first(now - 2 * padded(rate.window_s))):
+        spent += _units(dimension, entry)
+        level = min(level, rate.count + per_s * (now - entry.at) - spent)
+    return None if level >= units else now + (units - level) / per_s
+
+
+def _learned_free_at(
+    window: LearnedWindow,
+    in_flight: list[UsageEntry],
+    cost: Cost,
+    now: float,
+    refill_s: float | None = None,
+) -> float | None:
+    """What a provider's snapshot allows: `remaining` until its reset; for a bucket that
+    refills over `refill_s`, its level climbing from `remaining` to full at its reset."""
     units = _units(window.dimension, cost)
-    left = window.remaining - sum(_units(window.dimension, e) for e in in_flight)
+    held = sum(_units(window.dimension, e) for e in in_flight)
+    left = window.remaining - held
     if not window.active(now) or units <= 0 or left >= units:
         return None
     if window.limit is not None and units > window.limit:
         return None  # larger than the whole window: the provider will say 413
-    return window.reset_at
+    if refill_s is None or window.limit is None:
+        return window.reset_at
+    # full (limit) at reset_at, so limit − (reset_at − t) × limit / refill_s at t
+    refilled_at = window.reset_at - (window.limit - held - units) * refill_s / window.limit
+    return refilled_at if refilled_at > now else None
 
 
 def _units(dimension: str, item: Cost | UsageEntry) -> int:

@@ -41,6 +41,13 @@ class LearnedWindow:
     span_s: float | None = None  # the window's length, when the header's name says it
     lasted_s: float = 0.0  # the window is at least this long: its reset + the answer's time
     header: str = ""  # the limit header it came from, for `llmroute state`
+    moment: bool = False  # the reset was a point in time (a fixed window's end), not a duration
+    refused: bool = False  # it came with a 429
+
+    @property
+    def fresh(self) -> bool:
+        """The request that brought it is the only one the window holds."""
+        return self.limit is not None and self.limit - self.remaining == 1
 
     def active(self, now: float) -> bool:
         return now < self.reset_at
@@ -56,6 +63,18 @@ class LearnedRate:
     measured: bool  # the window was measured from resets (else the header named it)
     header: str
     heard_at: float  # when a response last confirmed it
+    fresh_s: float | None = None  # the shortest reset heard from a window holding one request
+    refuted: bool = False  # a 429 came while it was paced as a refilling bucket
+
+    @property
+    def refills(self) -> bool:
+        """The provider's bucket refills continuously (OpenAI, Groq), which allows more than a
+        sliding window. A window that holds only the request that brought it tells: a sliding
+        window's reset is then the whole window (that request leaves last), a refilling
+        bucket's is one unit's refill, window / limit. Only a duration says so (a fixed
+        window's end is anywhere), and a 429 met while pacing a bucket refutes it for good."""
+        fresh = self.fresh_s
+        return fresh is not None and fresh * 2 <= self.window_s and not self.refuted
 
     def alive(self, now: float) -> bool:
         return now < self.heard_at + RATE_TTL_WINDOWS * self.window_s
@@ -66,6 +85,7 @@ class LearnedRate:
 
     def describe(self) -> str:
         rate = f"{self.count}/{window_name(self.window_s)} {self.dimension}"
+        rate += ", refilled continuously" if self.refills else ""
         if not self.measured:
             return f"{rate}, learned from {self.header}"
         # A measured window is a floor: a bucket barely used understates it (Groq's day).
@@ -103,8 +123,15 @@ def learn_rates(
         else:
             longest = max(window.lasted_s, previous.window_s if previous else 0.0)
             length, measured = standard_window(longest), True
+        fresh = window.lasted_s if window.fresh and not window.moment else None
+        if previous is not None and previous.fresh_s is not None:
+            fresh = previous.fresh_s if fresh is None else min(fresh, previous.fresh_s)
+        refuted = previous is not None and (
+            previous.refuted or (previous.refills and window.refused)
+        )
         learned[key] = LearnedRate(
             dimension=window.dimension, count=int(window.limit), window_s=length,
-            measured=measured, header=window.header, heard_at=now,
+            measured=measured, header=window.header, heard_at=now, fresh_s=fresh,
+            refuted=refuted,
         )  # fmt: skip
     return learned

@@ -110,7 +110,7 @@ def learned_windows(
                     dimension=dimension, remaining=left, reset_at=now + reset,
                     limit=_float(headers.get(f"x-ratelimit-limit-{name}")),
                     span_s=_NAMED_SPANS.get(suffix), lasted_s=lasted + elapsed,
-                    header=f"x-ratelimit-limit-{name}",
+                    header=f"x-ratelimit-limit-{name}", refused=retry is not None,
                 )  # fmt: skip
     left = _float(headers.get("x-ratelimit-remaining"))
     reset = _epoch_ms_reset(headers, now)
@@ -118,7 +118,7 @@ def learned_windows(
         windows["requests-account"] = LearnedWindow(  # a moment, not a duration: no `elapsed`
             dimension="requests", remaining=left, reset_at=now + reset,
             limit=_float(headers.get("x-ratelimit-limit")), lasted_s=reset,
-            header="x-ratelimit-limit",
+            header="x-ratelimit-limit", moment=True,
         )  # fmt: skip
     return windows
 

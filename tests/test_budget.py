@@ -33,7 +33,7 @@ def test_fits_under_the_rate() -> None:
 def test_full_window_frees_when_the_oldest_leaves() -> None:
     entries = log(1.5, 1.0, 0.5, 0.2, 0.1)
     assert free_at(entries, Learned(), FIVE_PER_2S, Cost(), NOW) == pytest.approx(
-        NOW - 1.5 + padded(2.0)
+        NOW - 1.5 + padded(2.0), abs=1e-6
     )
 
 
@@ -41,7 +41,7 @@ def test_every_rate_must_hold() -> None:
     limits = Limits(requests=(Rate(5, 2.0), Rate(6, 60.0)))
     entries = log(50, 40, 30, 20, 10, 0.1)  # 5 within 60 s... and one more: 6/60s is full
     assert free_at(entries, Learned(), limits, Cost(), NOW) == pytest.approx(
-        NOW - 50 + padded(60.0)
+        NOW - 50 + padded(60.0), abs=1e-6
     )
 
 
@@ -50,7 +50,7 @@ def test_tokens_are_weighed() -> None:
     entries = log(30, 10, tokens=400)
     assert free_at(entries, Learned(), limits, Cost(tokens=100), NOW) is None
     assert free_at(entries, Learned(), limits, Cost(tokens=300), NOW) == pytest.approx(
-        NOW - 30 + padded(60.0)
+        NOW - 30 + padded(60.0), abs=1e-6
     )
     # A request larger than the whole window never fits: the provider will say 413.
     assert free_at(ListLog([]), Learned(), limits, Cost(tokens=5000), NOW) is None
@@ -104,7 +104,7 @@ def test_learned_windows_from_each_dialect() -> None:
         dimension="requests", remaining=4, reset_at=NOW + 179.5, limit=30, lasted_s=179.5,
         header="x-ratelimit-limit-requests",
     )  # fmt: skip
-    assert openai["tokens"].reset_at == pytest.approx(NOW + 0.46)
+    assert openai["tokens"].reset_at == pytest.approx(NOW + 0.46, abs=1e-6)
     cerebras = learned_windows(
         {"x-ratelimit-remaining-requests-day": "14000", "x-ratelimit-reset-requests-day": "3600.5",
          "x-ratelimit-remaining-tokens-minute": "0", "x-ratelimit-reset-tokens-minute": "11.2"},
@@ -113,5 +113,5 @@ def test_learned_windows_from_each_dialect() -> None:
     openrouter = learned_windows(
         {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "0",
          "x-ratelimit-reset": str(int((NOW + 40) * 1000))}, NOW)  # fmt: skip
-    assert openrouter["requests-account"].reset_at == pytest.approx(NOW + 40)
+    assert openrouter["requests-account"].reset_at == pytest.approx(NOW + 40, abs=1e-6)
     assert learned_windows({}, NOW) == {}

@@ -68,6 +68,48 @@ def test_a_429s_retry_after_measures_the_window_it_spent() -> None:
     assert rates(hear(Learned(), spare, NOW, 0.0)) == {"x-ratelimit-limit-requests": "5/1s"}
 
 
+def refilling_bucket() -> Learned:
+    """5 per 2 s refilled continuously: fresh, its reset is one unit's refill; drained, 2 s."""
+    fresh = {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "4",
+             "x-ratelimit-reset-requests": "400ms"}  # fmt: skip
+    learned = hear(Learned(), fresh, NOW, 0.05)
+    drained = {**fresh, "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2s"}
+    return hear(learned, drained, NOW + 0.1, 0.05)
+
+
+def test_a_bucket_that_refills_is_told_from_a_sliding_window_by_its_fresh_reset() -> None:
+    (bucket,) = refilling_bucket().rates.values()
+    assert bucket.refills and "refilled continuously" in bucket.describe()
+    sliding = {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "4",
+               "x-ratelimit-reset-requests": "1.8s"}  # fmt: skip
+    (window,) = hear(Learned(), sliding, NOW, 0.2).rates.values()
+    assert not window.refills
+    # A fixed window's end (OpenRouter's epoch-ms reset) can be anywhere: it never tells.
+    fixed = {"x-ratelimit-limit": "5", "x-ratelimit-remaining": "4",
+             "x-ratelimit-reset": str(int((NOW + 0.3) * 1000))}  # fmt: skip
+    learned = hear(Learned(), fixed, NOW, 0.05)
+    spent = {**fixed, "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int((NOW + 50) * 1e3))}
+    learned = hear(learned, spent, NOW, 0.05)
+    assert not any(r.refills for r in learned.rates.values())
+
+
+def test_a_refilling_bucket_paces_as_a_bucket_until_a_429_refutes_it() -> None:
+    learned = refilling_bucket()
+    burst = ListLog(UsageEntry(str(i), NOW, 1, 0) for i in range(5))
+    # Half a second after a burst of five, one unit has refilled: a sliding window would wait
+    # until the burst leaves the window, 2 s later.
+    assert free_at(burst, Learned(rates=learned.rates), Limits(), Cost(), NOW + 0.5) is None
+    assert free_at(burst, Learned(rates=learned.rates), Limits(), Cost(), NOW + 0.3) == (
+        pytest.approx(NOW + padded(2.0) / 5, abs=1e-6)
+    )
+    refused = {"x-ratelimit-limit-requests": "5", "x-ratelimit-remaining-requests": "0",
+               "x-ratelimit-reset-requests": "2s", "retry-after": "1"}  # fmt: skip
+    learned = hear(learned, refused, NOW + 1, 0.05)
+    (rate,) = learned.rates.values()
+    assert not rate.refills and rate.refuted
+    assert free_at(burst, Learned(rates=learned.rates), Limits(), Cost(), NOW + 0.5) is not None
+
+
 def test_groq_reports_the_day_in_its_requests_headers() -> None:
     # Groq: -requests is the day (refilled continuously), -tokens the minute.
     headers = {
@@ -133,7 +175,9 @@ def test_a_passed_reset_does_not_unleash_a_burst() -> None:
     log = ListLog(UsageEntry(str(i), NOW + 0.1 * i, 1, 0) for i in range(5))
     after_reset = NOW + 1.2
     assert not learned.windows["requests"].active(after_reset)
-    assert free_at(log, learned, Limits(), Cost(), after_reset) == pytest.approx(NOW + padded(2.0))
+    assert free_at(log, learned, Limits(), Cost(), after_reset) == pytest.approx(
+        NOW + padded(2.0), abs=1e-6
+    )
     snapshot_only = Learned(learned.windows)  # what llmroute did before it learned rates
     assert free_at(log, snapshot_only, Limits(), Cost(), after_reset) is None
 
@@ -154,9 +198,9 @@ def test_first_contact_sends_one_probe_and_the_rest_wait_for_its_answer() -> Non
     probe = UsageEntry("probe", NOW, 1, 0)
     learned = Learned().holding(probe, NOW)
     assert free_at(ListLog([probe]), learned, Limits(), Cost(), NOW) == NOW + 0.05
-    # The longer the probe takes, the longer the others wait before they look again.
+    # The longer the probe takes, the longer the others wait (a quarter of its age) to look again.
     assert free_at(ListLog([probe]), learned, Limits(), Cost(), NOW + 0.4) == pytest.approx(
-        NOW + 0.8
+        NOW + 0.5, abs=1e-6
     )
     # Its answer came back without a single limit header (a local server): no limits, go.
     answered = learned.heard({}, "probe", NOW + 0.5)
