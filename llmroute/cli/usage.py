@@ -23,8 +23,9 @@ def usage(
     """Where requests and tokens went, and how much of each daily limit is left.
 
     From the request log: requests answered and failed, fallbacks taken, 429s met, tokens in
-    and out, latency (p50, p95) and time to first token; then, for every key and model with a
-    daily limit in the config, what today (UTC) has used of it and when it resets.
+    and out, latency (p50, p95) and time to first token; then, for every budget with a daily
+    limit (in the config, or learned from the provider's headers), what today (UTC) has used
+    of it and when it resets.
 
     By provider, key or model, an attempt counts where it went: a 429 against the key that
     sent it, an answer for the key that gave it, a failed request for the last one tried.
