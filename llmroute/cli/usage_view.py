@@ -60,8 +60,10 @@ def headroom_table(rows: list[Headroom], now: float) -> Table:
     for h in rows:
         lim = h.limit
         share = max(_share(h.requests, lim.requests), _share(h.tokens, lim.tokens))
+        model = "* (every model)" if lim.model == "*" else lim.model
+        budget = lim.budget + (" [dim](learned)[/]" if lim.source == "learned" else "")
         table.add_row(
-            lim.budget, lim.model, _used(h.requests, lim.requests), bar(share),
+            budget, model, _used(h.requests, lim.requests), bar(share),
             _used(h.tokens, lim.tokens), _resets(h.resets_at, now),
         )  # fmt: skip
     return table
