@@ -13,18 +13,14 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
 from llmroute.errors import LLMRouteError, StreamBrokenError
-from llmroute.gateway.access import AccessLog, note
+from llmroute.gateway.access import AccessLog, ASGIApp, Message, Receive, Scope, Send, note
 from llmroute.gateway.errors import HTTPError, http_error
 from llmroute.gateway.wire import (
     MAX_BODY_BYTES,
@@ -54,34 +50,75 @@ def build_app(
     max_body: int = MAX_BODY_BYTES,
     clock: Callable[[], float] = time.time,
     ready: Callable[[], None] = lambda: None,
-) -> Starlette:
+) -> ASGIApp:
     """The ASGI app over one router; `token` makes `Authorization: Bearer <token>` required;
     `ready` is called once the server runs it."""
     gateway = Gateway(router, max_body, clock)
-    chat = Route("/v1/chat/completions", gateway.chat, methods=["POST"])
-    routes = [
-        chat,
-        Route("/chat/completions", gateway.chat, methods=["POST"]),  # base_url without /v1
-        Route("/v1/models", gateway.models, methods=["GET"]),
-        Route("/health", gateway.health, methods=["GET"]),
-        Route("/v1/llmroute/state", gateway.state, methods=["GET"]),
-    ]
+    routes: dict[str, dict[str, Handler]] = {
+        "/v1/chat/completions": {"POST": gateway.chat},
+        "/chat/completions": {"POST": gateway.chat},  # base_url without /v1
+        "/v1/models": {"GET": gateway.models},
+        "/health": {"GET": gateway.health},
+        "/v1/llmroute/state": {"GET": gateway.state},
+    }
+    app = Routes(routes, ready=ready, close=router.aclose)
+    return AccessLog(app, token=token, open_paths=frozenset({"/health"}))
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        ready()
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Routes:
+    """Path and method to handler, each handler's Response sent as it is; the server's start
+    and stop. A plain ASGI app: a framework's routing, middleware and exception layers cost
+    more CPU per request than the rest of the gateway but the upstream call."""
+
+    def __init__(
+        self,
+        routes: dict[str, dict[str, Handler]],
+        *,
+        ready: Callable[[], None],
+        close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.routes, self.ready, self.close = routes, ready, close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        methods = self.routes.get(scope["path"])
+        handler = methods.get(scope["method"]) if methods else None
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            yield
-        finally:  # the server stopped: close the upstream connections and the state store
-            await router.aclose()
+            if handler is None:
+                response = _no_route(methods)
+            else:
+                response = await handler(Request(scope, receive))
+            await response(scope, receive, sending)
+        except Exception as exc:
+            if not started:
+                await _internal_error(exc)(scope, receive, send)
+            raise  # for uvicorn to log its traceback
 
-    app = Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
-        lifespan=lifespan,
-    )
-    app.add_middleware(AccessLog, token=token, open_paths=frozenset({"/health"}))
-    return app
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                # the server stopped: close the upstream connections and the state store
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 class Gateway:
@@ -93,13 +130,13 @@ class Gateway:
             chat = await read_chat_request(request, self.max_body)
         except WireError as exc:
             return error_response(exc.error, report=False)
-        note(request, task=chat.task or self.router.config.settings.default_task)
+        note(request.scope, task=chat.task or self.router.config.settings.default_task)
         try:
             if chat.stream:
                 return await self._stream(request, chat)
             return await self._complete(request, chat)
         except LLMRouteError as exc:
-            note(request, attempts=getattr(exc, "attempts", None))
+            note(request.scope, attempts=getattr(exc, "attempts", None))
             return error_response(http_error(exc, self.clock()), report=chat.report)
 
     async def _complete(self, request: Request, chat: ChatRequest) -> Response:
@@ -108,7 +145,7 @@ class Gateway:
         result = await until_disconnected(request, answer)
         if result is None:
             return Response(status_code=499)  # the client went away; nobody reads this
-        note(request, candidate=result.candidate, attempts=result.attempts)
+        note(request.scope, candidate=result.candidate, attempts=result.attempts)
         headers = answer_headers(result.candidate, result.fallbacks)
         if chat.report:
             headers["x-llmroute-report"] = json.dumps(_report(result.to_dict()))
@@ -127,7 +164,7 @@ class Gateway:
         if first is None and answer.candidate is None:
             await answer.aclose()
             return Response(status_code=499)
-        note(request, candidate=answer.candidate, attempts=answer.attempts)
+        note(request.scope, candidate=answer.candidate, attempts=answer.attempts)
         events = self._events(request, answer, first, chunks, chat)
         return StreamingResponse(
             events, media_type="text/event-stream",
@@ -150,7 +187,7 @@ class Gateway:
                 if wanted(chunk, chat.include_usage):
                     yield sse_event(chunk.data)
         except StreamBrokenError as broken:
-            note(request, attempts=broken.attempts, broken=True)
+            note(request.scope, attempts=broken.attempts, broken=True)
             if chat.report:
                 yield sse_comment("llmroute", {"broken": http_error(broken, 0).body(report=True)})
             yield sse_event({"error": {"message": str(broken), "type": "upstream_error",
@@ -158,7 +195,7 @@ class Gateway:
             return  # no [DONE]: the answer is incomplete
         finally:
             await answer.aclose()  # a client that went away frees the budget and connection
-        note(request, attempts=answer.result.attempts)
+        note(request.scope, attempts=answer.result.attempts)
         if chat.report:
             yield sse_comment("llmroute", {"result": _report(answer.result.to_dict())})
         yield SSE_DONE
@@ -214,14 +251,15 @@ def _owner(model_id: str) -> str:
     return model_id.partition(":")[0] if ":" in model_id else "llmroute"
 
 
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
-    error = HTTPError(status=exc.status_code, message=str(exc.detail), type=kind)
+def _no_route(methods: dict[str, Handler] | None) -> Response:
+    if methods is None:
+        error = HTTPError(status=404, message="Not Found", type="not_found")
+    else:
+        error = HTTPError(status=405, message="Method Not Allowed", type="invalid_request_error")
     return error_response(error, report=False)
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
+def _internal_error(exc: Exception) -> Response:
     """A bug of llmroute's: a sentence for the client; uvicorn logs the traceback."""
     error = HTTPError(
         status=500, type="server_error",
