@@ -12,16 +12,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any
 
-from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from llmroute.errors import LLMRouteError, StreamBrokenError
 from llmroute.gateway.access import AccessLog, ASGIApp, Message, Receive, Scope, Send, note
 from llmroute.gateway.errors import HTTPError, http_error
+from llmroute.gateway.events import EventStreamResponse, until_disconnected
 from llmroute.gateway.wire import (
     MAX_BODY_BYTES,
     SSE_DONE,
@@ -39,8 +39,6 @@ from llmroute.status import key_statuses, models_of
 from llmroute.streaming import AnswerStream
 
 log = logging.getLogger("llmroute.gateway")
-T = TypeVar("T")
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def build_app(
@@ -65,7 +63,7 @@ def build_app(
     return AccessLog(app, token=token, open_paths=frozenset({"/health"}))
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request], Awaitable[ASGIApp]]
 
 
 class Routes:
@@ -98,10 +96,9 @@ class Routes:
             await send(message)
 
         try:
-            if handler is None:
-                response = _no_route(methods)
-            else:
-                response = await handler(Request(scope, receive))
+            response = (
+                _no_route(methods) if handler is None else await handler(Request(scope, receive))
+            )
             await response(scope, receive, sending)
         except Exception as exc:
             if not started:
@@ -125,7 +122,7 @@ class Gateway:
     def __init__(self, router: Router, max_body: int, clock: Callable[[], float]) -> None:
         self.router, self.max_body, self.clock = router, max_body, clock
 
-    async def chat(self, request: Request) -> Response:
+    async def chat(self, request: Request) -> ASGIApp:
         try:
             chat = await read_chat_request(request, self.max_body)
         except WireError as exc:
@@ -142,7 +139,7 @@ class Gateway:
     async def _complete(self, request: Request, chat: ChatRequest) -> Response:
         settings = {k: v for k, v in chat.settings.items() if k != "ttft_timeout"}
         answer = self.router.complete(chat.task, chat.messages, **settings, **chat.params)
-        result = await until_disconnected(request, answer)
+        result = await until_disconnected(request.receive, answer)
         if result is None:
             return Response(status_code=499)  # the client went away; nobody reads this
         note(request.scope, candidate=result.candidate, attempts=result.attempts)
@@ -153,11 +150,11 @@ class Gateway:
             json.dumps(result.response).encode(), media_type="application/json", headers=headers
         )
 
-    async def _stream(self, request: Request, chat: ChatRequest) -> Response:
+    async def _stream(self, request: Request, chat: ChatRequest) -> ASGIApp:
         answer = self.router.stream(chat.task, chat.messages, **chat.settings, **chat.params)
         chunks = answer.chunks()
         try:  # until the first content, everything can still be an honest HTTP error
-            first = await until_disconnected(request, anext(chunks, None))
+            first = await until_disconnected(request.receive, anext(chunks, None))
         except BaseException:
             await answer.aclose()
             raise
@@ -166,11 +163,8 @@ class Gateway:
             return Response(status_code=499)
         note(request.scope, candidate=answer.candidate, attempts=answer.attempts)
         events = self._events(request, answer, first, chunks, chat)
-        return StreamingResponse(
-            events, media_type="text/event-stream",
-            headers={**SSE_HEADERS, **answer_headers(answer.candidate, answer.attempts)},
-            background=BackgroundTask(answer.aclose),  # if the stream never started
-        )  # fmt: skip
+        headers = answer_headers(answer.candidate, answer.attempts)
+        return EventStreamResponse(events, headers, answer.aclose)
 
     async def _events(
         self,
@@ -179,7 +173,7 @@ class Gateway:
         first: Chunk | None,
         chunks: AsyncIterator[Chunk],
         chat: ChatRequest,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         try:
             if first is not None and wanted(first, chat.include_usage):
                 yield sse_event(first.data)
@@ -216,26 +210,6 @@ class Gateway:
         snapshot = await asyncio.to_thread(router.store.snapshot, now)
         rows = key_statuses(router.config, router.engine.pools, snapshot, now)
         return JSONResponse({"keys": [r.to_dict() for r in rows]})
-
-
-async def until_disconnected(request: Request, work: Awaitable[T]) -> T | None:
-    """`work`'s result, or None when the client disconnects first (then `work` is cancelled,
-    which releases what it holds)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnect(request))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:  # also when the server itself cancels us: nothing is left running
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    return task.result() if not task.cancelled() else None
-
-
-async def _disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
 
 
 def error_response(error: HTTPError, *, report: bool) -> Response:
