@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from urllib.parse import urlsplit
 
 from llmroute.gateway.discovery import announcement_path, read_announcement
 
@@ -105,11 +106,10 @@ class GatewayCall:
 
     def open(self) -> None:
         """Connect; GatewayUnreachable when nothing answers (nothing was sent)."""
-        host, _, port = self.target.url.partition("://")[2].rpartition(":")
         try:
-            self._socket = socket.create_connection(
-                (host.strip("[]") or "127.0.0.1", int(port or 80)), timeout=self.timeout
-            )
+            split = urlsplit(self.target.url)
+            address = (split.hostname or "127.0.0.1", split.port or 80)
+            self._socket = socket.create_connection(address, timeout=self.timeout)
         except (OSError, ValueError) as exc:
             raise GatewayUnreachable(f"{self.target.url}: {_reason(exc)}") from None
 
@@ -180,7 +180,7 @@ class GatewayCall:
             self.open()
         assert self._socket is not None
         body = json.dumps({**self.body, "stream": stream}).encode()
-        host = self.target.url.partition("://")[2]
+        host = urlsplit(self.target.url).netloc
         head = [f"POST /v1/chat/completions HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n"
                 f"content-length: {len(body)}\r\n"]  # fmt: skip
         head += [f"{name}: {value}\r\n" for name, value in self.headers.items()]
