@@ -172,8 +172,8 @@ def _report(options: dict[str, Any], call: GatewayCall, content: str, response: 
         return
     from llmroute.cli.report import Report
 
-    report_ = Report.for_stderr(quiet=False, verbose=options["verbose"])
-    report_.result(call.result(content, response))
+    renderer = Report.for_stderr(quiet=False, verbose=options["verbose"])
+    renderer.result(call.result(content, response))
 
 
 def _failed(options: dict[str, Any], exc: BaseException) -> int:
