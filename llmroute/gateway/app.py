@@ -29,6 +29,7 @@ from llmroute.gateway.wire import (
     WireError,
     answer_headers,
     read_chat_request,
+    sse_chunk,
     sse_comment,
     sse_event,
     wanted,
@@ -176,10 +177,10 @@ class Gateway:
     ) -> AsyncGenerator[bytes, None]:
         try:
             if first is not None and wanted(first, chat.include_usage):
-                yield sse_event(first.data)
+                yield sse_chunk(first)
             async for chunk in chunks:
                 if wanted(chunk, chat.include_usage):
-                    yield sse_event(chunk.data)
+                    yield sse_chunk(chunk)
         except StreamBrokenError as broken:
             note(request.scope, attempts=broken.attempts, broken=True)
             if chat.report:
