@@ -200,7 +200,7 @@ class OpenAIUpstream:
         with unsendable(candidate.provider), sdk_errors(url):
             response = await self._chat_session().post(
                 url, data=body, headers=headers, timeout=limits, trace_request_ctx=stamp,
-                proxy=self._proxies[base_url],  # redirects are followed, as the SDK's client does
+                allow_redirects=False, proxy=self._proxies[base_url],
             )  # fmt: skip
             if response.status >= 400:
                 content = await response.read()
