@@ -13,7 +13,6 @@ the gateway) gets every field the provider sent.
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -104,11 +103,10 @@ class OpenAIUpstream:
         self._clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
         self._headers: dict[tuple[str, str], dict[str, str]] = {}  # each client's, key included
         self._chat_urls: dict[tuple[str, str], str] = {}
-        # One HTTP client under all of them: one connection pool per host, whatever the key.
+        # One HTTP client under all of them: one TLS context (~20 ms to load, once per process
+        # instead of once per key) and one connection pool per host, whatever the key.
         self._http: openai.DefaultAsyncHttpxClient | None = None
         self._session: aiohttp.ClientSession | None = None  # chat requests: see the docstring
-        # One TLS context for both (0.02-0.3 s to load its certificates: once per process)
-        self._tls: ssl.SSLContext | None = None
         self._proxies: dict[str, str | None] = {}  # by base URL
 
     def prepare(self, candidate: Candidate, base_url: str) -> None:
@@ -123,7 +121,7 @@ class OpenAIUpstream:
         client = self._clients.get(slot)
         if client is None:
             if self._http is None:
-                self._http = openai.DefaultAsyncHttpxClient(verify=self._tls_context())
+                self._http = openai.DefaultAsyncHttpxClient()
             client = openai.AsyncOpenAI(
                 api_key=key.secret, base_url=base_url, max_retries=0, http_client=self._http
             )
@@ -133,18 +131,15 @@ class OpenAIUpstream:
             self._chat_urls[slot] = f"{client.base_url}chat/completions"
         return client
 
-    def _tls_context(self) -> ssl.SSLContext:
-        """The SDK's HTTP library's own (certifi's certificates, or SSL_CERT_FILE/_DIR)."""
-        if self._tls is None:
-            self._tls = HTTP.create_ssl_context()
-        return self._tls
-
     def _chat_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             stamps = aiohttp.TraceConfig()
             stamps.on_request_chunk_sent.append(_sent)
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=self._tls_context()),
+                # the certificates the SDK's client trusts (certifi's, or SSL_CERT_FILE/_DIR)
+                connector=aiohttp.TCPConnector(
+                    limit=MAX_CONNECTIONS, ssl=HTTP.create_ssl_context()
+                ),
                 # Not trust_env: it reads ~/.netrc on a worker thread for every request (and
                 # refuses a request whose host is in it); proxies are looked up once, below.
                 trace_configs=[stamps],
