@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 import openai
@@ -102,12 +101,10 @@ class OpenAIUpstream:
     def __init__(self) -> None:
         self._clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
         self._headers: dict[tuple[str, str], dict[str, str]] = {}  # each client's, key included
-        self._chat_urls: dict[tuple[str, str], str] = {}
         # One HTTP client under all of them: one TLS context (~20 ms to load, once per process
         # instead of once per key) and one connection pool per host, whatever the key.
         self._http: openai.DefaultAsyncHttpxClient | None = None
         self._session: aiohttp.ClientSession | None = None  # chat requests: see the docstring
-        self._proxies: dict[str, str | None] = {}  # by base URL
 
     def prepare(self, candidate: Candidate, base_url: str) -> None:
         self._client(candidate.provider, candidate.key, base_url)
@@ -128,7 +125,6 @@ class OpenAIUpstream:
             self._clients[slot] = client
             headers = {**client.default_headers, **client.auth_headers}
             self._headers[slot] = {k: v for k, v in headers.items() if isinstance(v, str)}
-            self._chat_urls[slot] = f"{client.base_url}chat/completions"
         return client
 
     def _chat_session(self) -> aiohttp.ClientSession:
@@ -140,8 +136,7 @@ class OpenAIUpstream:
                 connector=aiohttp.TCPConnector(
                     limit=MAX_CONNECTIONS, ssl=HTTP.create_ssl_context()
                 ),
-                # Not trust_env: it reads ~/.netrc on a worker thread for every request (and
-                # refuses a request whose host is in it); proxies are looked up once, below.
+                trust_env=True,  # HTTPS_PROXY and NO_PROXY, as the SDK's client reads them
                 trace_configs=[stamps],
             )
         return self._session
@@ -185,17 +180,15 @@ class OpenAIUpstream:
         """POST the chat request as prepared JSON; returns once the headers are in. Failures
         are raised as the SDK's own exception types, so classify() sees what the SDK would
         have raised."""
-        self._client(candidate.provider, candidate.key, base_url)
+        client = self._client(candidate.provider, candidate.key, base_url)
         body = json.dumps({**params, "model": candidate.model, "messages": messages}).encode()
-        slot = (candidate.provider, candidate.key.alias)
-        headers, url = self._headers[slot], self._chat_urls[slot]
-        if base_url not in self._proxies:
-            self._proxies[base_url] = env_proxy(url)
+        headers = self._headers[(candidate.provider, candidate.key.alias)]
+        url = f"{client.base_url}chat/completions"
         limits = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         with unsendable(candidate.provider), sdk_errors(url):
             response = await self._chat_session().post(
                 url, data=body, headers=headers, timeout=limits, trace_request_ctx=stamp,
-                allow_redirects=False, proxy=self._proxies[base_url],
+                allow_redirects=False,
             )  # fmt: skip
             if response.status >= 400:
                 content = await response.read()
@@ -283,15 +276,6 @@ def _status_error(response: aiohttp.ClientResponse, content: bytes) -> openai.AP
     data = body.get("error", body) if isinstance(body, dict) else body
     message = f"Error code: {response.status} - {body}"
     return openai.APIStatusError(message, response=sdk_response, body=data)
-
-
-def env_proxy(url: str) -> str | None:
-    """The proxy the environment names for `url`, as the SDK's client reads it: HTTPS_PROXY,
-    HTTP_PROXY or ALL_PROXY by scheme, none for a host in NO_PROXY."""
-    scheme, _, rest = url.partition("://")
-    proxies = getproxies()
-    proxy = proxies.get(scheme) or proxies.get("all")
-    return None if not proxy or proxy_bypass(rest.split("/", 1)[0]) else proxy
 
 
 async def _sent(session: object, context: Any, params: object) -> None:
