@@ -3,8 +3,8 @@
 The SDK's own stream iterator swallows `data: [DONE]`, so it cannot tell a finished answer from
 one whose connection ended cleanly in the middle; reading the events ourselves can. Every chunk
 is kept as the provider sent it (a gateway passes it through), beside the text it carries.
-Transport errors of the HTTP client that posts chat requests (aiohttp) are turned into the SDK's
-own exception types here, so that `classify` keeps mapping one family of exceptions.
+Transport errors of the SDK's HTTP library are turned into the SDK's own exception types here,
+so that `classify` keeps mapping one family of exceptions.
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import aiohttp
 import openai
 
 from llmroute.attempt import Usage
 from llmroute.failures import UpstreamProtocolError, UpstreamStreamError
 
 DRAIN_TIMEOUT_S = 0.5
-# The SDK's HTTP library (httpx in openai 1.x/2.x, httpx2 in 3.x): its request type is what the
-# SDK's exceptions carry.
+# The SDK's HTTP library (httpx in openai 1.x/2.x, httpx2 in 3.x).
 HTTP = sys.modules[openai.DefaultAsyncHttpxClient.__mro__[1].__module__.split(".")[0]]
 # Delta fields that are part of the answer: the first chunk carrying one commits the stream
 # to its candidate (a role-only or usage-only chunk does not).
@@ -73,51 +71,33 @@ class EventStream(Protocol):
 
 
 class HTTPEventStream:
-    """The events of a streamed aiohttp response."""
+    """The events of a streamed response of the SDK's HTTP client."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: Any) -> None:
         self._response = response
         self.headers: Mapping[str, str] = response.headers
 
     async def events(self) -> AsyncGenerator[StreamEvent, None]:
-        with sdk_errors(self._response.url):
-            async for event in parse_events(self._lines()):
+        with sdk_errors():
+            async for event in parse_events(aiter(self._response.aiter_lines())):
                 yield event
 
-    async def _lines(self) -> AsyncIterator[str]:
-        """Lines of what has arrived, all of it at each read: aiohttp drops what it holds
-        unread once the connection breaks, and a break must keep every chunk sent before it."""
-        rest = b""
-        async for data in self._response.content.iter_any():
-            *lines, rest = (rest + data).split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", "replace").rstrip("\r")
-        if rest:
-            yield rest.decode("utf-8", "replace").rstrip("\r")
-
     async def aclose(self) -> None:
-        """Back to the pool when read to its end, else the connection is closed."""
-        self._response.release()
+        await self._response.aclose()
 
 
 @contextmanager
-def sdk_errors(url: object) -> Iterator[None]:
-    """The HTTP client's transport errors as the SDK's own exception types (which carry the
-    SDK's own request type), so that `classify` keeps mapping one family of exceptions. A URL
-    the client refuses is left to `upstream.unsendable`."""
+def sdk_errors() -> Iterator[None]:
+    """The HTTP library's transport errors as the SDK's own exception types, so that
+    `classify` keeps mapping one family of exceptions."""
     try:
         yield
-    except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError):
-        raise
-    except TimeoutError as exc:  # the client's connect or read timeout, not the caller's
-        raise openai.APITimeoutError(request=sdk_request(url)) from exc
-    except aiohttp.ClientError as exc:
-        raise openai.APIConnectionError(message=str(exc), request=sdk_request(url)) from exc
-
-
-def sdk_request(url: object) -> Any:
-    """The request an SDK exception carries, in the SDK's HTTP library's type."""
-    return HTTP.Request("POST", str(url))
+    except HTTP.TimeoutException as exc:
+        raise openai.APITimeoutError(request=exc.request) from exc
+    except (HTTP.InvalidURL, HTTP.UnsupportedProtocol):
+        raise  # not a transport failure: upstream.unsendable says what it is
+    except HTTP.TransportError as exc:
+        raise openai.APIConnectionError(message=str(exc), request=exc.request) from exc
 
 
 async def parse_events(lines: AsyncIterator[str]) -> AsyncGenerator[StreamEvent, None]:
