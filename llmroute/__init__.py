@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+TYPE_CHECKING = False  # not `typing`'s: importing it costs a shell loop's start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from llmroute.attempt import Attempt, Candidate, Result, Usage
     from llmroute.config import Config, load_config
     from llmroute.requestlog import LogPolicy

@@ -1,5 +1,5 @@
 """`python -m llmroute` = `llmroute`."""
 
-from llmroute.cli.app import main
+from llmroute.cli.entry import main
 
 main()

@@ -7,13 +7,15 @@ load, not to parse it, so the config module and python-dotenv load only when the
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from llmroute.errors import ConfigError
 
+TYPE_CHECKING = False  # not `typing`'s: importing it costs a shell loop's start-up
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from llmroute.config import Config
 
 APP = "llmroute"
@@ -22,15 +24,35 @@ CONFIG_ENV = "LLMROUTE_CONFIG"
 
 
 def config_dir() -> Path:
+    xdg = _xdg("XDG_CONFIG_HOME", ".config")
+    if xdg is not None:
+        return Path(xdg)
     from platformdirs import user_config_path
 
     return user_config_path(APP)
 
 
 def state_dir() -> Path:
+    xdg = _xdg("XDG_STATE_HOME", ".local/state")
+    if xdg is not None:
+        return Path(xdg)
     from platformdirs import user_state_path
 
     return user_state_path(APP)
+
+
+def _xdg(variable: str, default: str) -> str | None:
+    """What platformdirs says on Linux in the plain cases (an absolute $XDG_… or $HOME), without
+    importing it (a tenth of `ask`'s start-up through a gateway); None: ask platformdirs."""
+    if sys.platform != "linux":
+        return None
+    base = os.environ.get(variable, "")
+    if not os.path.isabs(base):
+        home = os.environ.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, default)
+    return os.path.join(base, APP)
 
 
 def load_environment(cwd: Path | None = None) -> dict[str, str]:

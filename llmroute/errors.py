@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not `typing`'s: importing it costs a shell loop's start-up
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from llmroute.attempt import Attempt
 
 

@@ -37,6 +37,7 @@ class Chunk:
 
     data: Mapping[str, Any]
     text: str = ""
+    raw: str = ""  # the event's JSON as the provider sent it ("" for a chunk made here)
 
     @property
     def has_content(self) -> bool:
@@ -120,7 +121,7 @@ async def parse_events(lines: AsyncIterator[str]) -> AsyncGenerator[StreamEvent,
                 text += (choice.get("delta") or {}).get("content") or ""
                 finish = choice.get("finish_reason") or finish
         usage = usage_of(chunk) or usage
-        yield Chunk(chunk, text)
+        yield Chunk(chunk, text, data)
     raise UpstreamProtocolError("the stream ended without [DONE]: the answer may be cut")
 
 

@@ -124,15 +124,16 @@ def test_llmroute_url_is_used_and_a_dead_one_falls_back_in_process(
     assert "did not answer" in dead.stderr and "routing here" in dead.stderr
 
 
-def test_the_gateway_path_loads_neither_the_sdk_nor_the_router(gateway: Gateway) -> None:
+def test_the_gateway_path_loads_neither_the_sdk_nor_the_router_nor_typer(gateway: Gateway) -> None:
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "llmroute", "ask", "-t", "other", "hi"],
         text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0
     modules = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
-    assert not {m for m in modules if m.split(".")[0] in {"openai", "httpx", "httpx2"}}
-    assert not {"llmroute.router", "llmroute.engine", "starlette"} & modules
+    heavy = {"openai", "httpx", "httpx2", "typer", "rich", "starlette"}  # and not the CLI
+    assert not {m for m in modules if m.split(".")[0] in heavy}
+    assert not {"llmroute.router", "llmroute.engine", "http.client"} & modules
 
 
 def test_a_token_protected_gateway_takes_the_token_from_the_environment(

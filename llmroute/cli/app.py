@@ -48,15 +48,3 @@ def root(
     ] = False,
 ) -> None:
     """Send chat requests through a chain of LLM providers and key pools, with fallback."""
-
-
-def main() -> None:
-    try:
-        app(prog_name="llmroute")
-    except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted\n")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +24,9 @@ from llmroute.cli.options import (
     VerboseOpt,
 )
 from llmroute.cli.pairs import PairsOpt, request_params
+
+if TYPE_CHECKING:
+    from llmroute.cli.ask_run import AskOptions
 
 
 def ask(
@@ -62,7 +66,41 @@ def ask(
     serve` running on the same config, the request goes through that gateway: the same
     answer and report, without this process loading the router (a fraction of the start-up).
     """
-    from llmroute.cli.ask_run import AskOptions, run_ask
+    from llmroute.cli.ask_run import run_ask
+
+    options = ask_options(
+        prompt=prompt, task=task, model=model, system=system, temperature=temperature,
+        max_tokens=max_tokens, option=option, json_output=json_output, no_stream=no_stream,
+        quiet=quiet, direct=direct, config=config, timeout=timeout, deadline=deadline,
+        ttft_timeout=ttft_timeout, verbose=verbose, no_log=no_log, log_content=log_content,
+    )  # fmt: skip
+    raise typer.Exit(run_ask(options))
+
+
+def ask_options(
+    *,
+    prompt: str | None,
+    task: str | None,
+    model: str | None,
+    system: str | None,
+    temperature: float | None,
+    max_tokens: int | None,
+    option: list[str] | None,
+    json_output: bool,
+    no_stream: bool,
+    quiet: bool,
+    direct: bool,
+    config: Path | None,
+    timeout: float | None,
+    deadline: float | None,
+    ttft_timeout: float | None,
+    verbose: int,
+    no_log: bool,
+    log_content: bool | None,
+) -> AskOptions:
+    """`ask`'s parameters as the command line gave them (to Typer, or to the fast path in
+    `quick_ask`, which gives the same names and values) -> what `run_ask` takes."""
+    from llmroute.cli.ask_run import AskOptions
 
     request = RequestOptions(
         task=task, model=model, system=system, quiet=quiet, config=config, timeout=timeout,
@@ -70,8 +108,7 @@ def ask(
         log=LogOptions(off=no_log, content=log_content),
         params=request_params(temperature, max_tokens, option),
     )  # fmt: skip
-    options = AskOptions(
+    return AskOptions(
         request=request, prompt=prompt, json_output=json_output,
         stream=not (no_stream or json_output), direct=direct,
     )  # fmt: skip
-    raise typer.Exit(run_ask(options))

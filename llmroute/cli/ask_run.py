@@ -7,14 +7,15 @@ import json
 import logging
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from llmroute.attempt import Result
-from llmroute.cli.boundary import emit, guarded
+from llmroute.cli.boundary import guarded
 from llmroute.cli.options import RequestOptions
 from llmroute.cli.report import Report
-from llmroute.cli.stdin import piped_text, require_text
-from llmroute.errors import StreamBrokenError, UsageError
+from llmroute.cli.stdin import build_messages, read_prompt
+from llmroute.cli.stdout import emit
+from llmroute.errors import StreamBrokenError
 
 if TYPE_CHECKING:
     from llmroute.requestlog import LogPolicy
@@ -33,15 +34,25 @@ class AskOptions:
     direct: bool = False  # route in this process even when a gateway is there
 
 
-def run_ask(options: AskOptions) -> int:
+def run_ask(
+    options: AskOptions,
+    *,
+    messages: list[dict[str, str]] | None = None,
+    unreachable: str | None = None,
+) -> int:
+    """`messages`: the prompt, already read (by the fast path, whose gateway then did not
+    answer: `unreachable` says so under -v)."""
     request = options.request
     report = Report.for_stderr(quiet=request.quiet, verbose=request.verbose)
-    return guarded(lambda: _ask(options, report), report, json_output=options.json_output)
+    if unreachable:
+        log.info("%s", unreachable)
+    return guarded(lambda: _ask(options, report, messages), report, json_output=options.json_output)
 
 
-def _ask(options: AskOptions, report: Report) -> int:
-    prompt = read_prompt(options.prompt, sys.stdin)
-    messages = build_messages(prompt, options.request.system)
+def _ask(options: AskOptions, report: Report, messages: list[dict[str, str]] | None) -> int:
+    if messages is None:
+        prompt = read_prompt(options.prompt, sys.stdin)
+        messages = build_messages(prompt, options.request.system)
     result = None if options.direct else _through_gateway(options, report, messages)
     if result is None:
         result = _in_process(options, report, messages)
@@ -54,23 +65,6 @@ def _ask(options: AskOptions, report: Report) -> int:
         emit("\n")
     report.result(result)
     return 0
-
-
-def read_prompt(argument: str | None, stdin: TextIO | None) -> str:
-    """Stdin first, then the argument, separated by a blank line; either may be absent."""
-    piped = piped_text(stdin, required=not argument)
-    argument = require_text(argument, "the prompt argument") if argument else argument
-    parts = [p for p in (piped.strip("\n"), (argument or "").strip("\n")) if p.strip()]
-    if not parts:
-        raise UsageError(
-            'nothing to ask: give a prompt, e.g. llmroute ask "hello", or pipe text in'
-        )
-    return "\n\n".join(parts)
-
-
-def build_messages(prompt: str, system: str | None) -> list[dict[str, str]]:
-    messages = [{"role": "system", "content": system}] if system else []
-    return [*messages, {"role": "user", "content": prompt}]
 
 
 def _in_process(options: AskOptions, report: Report, messages: list[dict[str, str]]) -> Result:
@@ -86,35 +80,44 @@ def _through_gateway(
     """Ask a running gateway (LLMROUTE_URL, or a local one serving the same config); None when
     there is none, or it did not answer and nothing was sent: then route in process."""
     from llmroute.environment import config_file, load_environment, state_dir
-    from llmroute.gateway.client import GatewayCall, GatewayUnreachable, find_gateway
+    from llmroute.gateway.client import (
+        GatewayCall,
+        GatewayUnreachable,
+        content_of,
+        find_gateway,
+        unreachable_note,
+    )
 
     request = options.request
     env = load_environment()
-    target = find_gateway(env, state_dir(), config_file(request.config, env))
+    config = config_file(request.config, env)
+    target = find_gateway(env, str(state_dir()), str(config.resolve()) if config else None)
     if target is None:
         return None
-    body = {"messages": messages, **request.params}
-    if request.target:
-        body["model"] = request.target
     settings = {
         "deadline": request.deadline, "timeout": request.timeout,
         "ttft_timeout": request.ttft_timeout,
     }  # fmt: skip
-    call = GatewayCall(target, body, settings)
+    call = GatewayCall(
+        target, messages, model=request.target, params=request.params, settings=settings
+    )
     try:
-        if not options.stream:
-            return call.complete()
-        try:
-            for text in call.stream():
-                emit(text)
-        except StreamBrokenError as broken:
-            report.broken_line(broken.partial)
-            raise
+        call.open()
     except GatewayUnreachable as exc:
-        log.info("the gateway found by %s did not answer (%s): routing here", target.found, exc)
+        log.info("%s", unreachable_note(target, exc))
         return None
-    assert call.result is not None  # a stream that ended with [DONE] has its result
-    return call.result
+    if not options.stream:
+        response = call.complete()
+        return call.result(content_of(response), response)
+    parts = []
+    try:
+        for text in call.stream():
+            parts.append(text)
+            emit(text)
+    except StreamBrokenError as broken:
+        report.broken_line(broken.partial)
+        raise
+    return call.result("".join(parts))
 
 
 async def _complete(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 
@@ -64,16 +63,3 @@ def _json_error(exc: LLMRouteError) -> None:
         "attempts": [a.to_dict() for a in attempts],
     }
     sys.stdout.write(json.dumps(payload, ensure_ascii=False) + "\n")
-
-
-def emit(text: str) -> bool:
-    """Write to stdout at once; False when its reader has gone away (`| head`)."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        # Point stdout at /dev/null so that later writes and the last flush do not fail.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return False
-    return True

@@ -32,10 +32,11 @@ from llmroute.chat.commands import (
 )
 from llmroute.chat.note import note_line
 from llmroute.chat.session import Session
-from llmroute.cli.boundary import EXIT_OK, EXIT_USAGE, emit, exit_code, guarded
+from llmroute.cli.boundary import EXIT_OK, EXIT_USAGE, exit_code, guarded
 from llmroute.cli.chat_lines import MORE, PROMPT, Lines, PipedLines, TerminalLines
 from llmroute.cli.options import RequestOptions
 from llmroute.cli.report import Report
+from llmroute.cli.stdout import emit
 from llmroute.errors import (
     ConfigError,
     LLMRouteError,

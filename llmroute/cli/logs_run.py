@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmroute.cli.boundary import emit, guarded
+from llmroute.cli.boundary import guarded
 from llmroute.cli.options import since_option
 from llmroute.cli.report import Report
+from llmroute.cli.stdout import emit
 from llmroute.errors import UsageError
 from llmroute.requestlog.logfile import locate, prune
 from llmroute.requestlog.query import Filters, find, reading

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from llmroute.cli.summary import MARK, summary_text
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
@@ -94,18 +96,17 @@ def make_console(*, stderr: bool) -> Console:
 def summary_line(result: Result) -> str:
     from rich.markup import escape
 
-    c = result.candidate
-    parts = [f"[green]✓[/] {escape(c.key.alias)} · {escape(c.model)}", f"{result.latency_s:.2f}s"]
-    if result.ttft_s is not None:
-        parts.append(f"first token {result.ttft_s:.2f}s")
-    if result.usage:
-        parts.append(
-            f"{result.usage.prompt_tokens} in / {result.usage.completion_tokens} out tokens"
-        )
-    called = sum(1 for a in result.attempts if a.called)
-    if called > 1:
-        parts.append(f"{called - 1} fallback{'s' if called > 2 else ''}")
-    return " · ".join(parts)
+    return f"[green]{MARK}[/] {escape(summary_of(result))}"
+
+
+def summary_of(result: Result) -> str:
+    usage = result.usage
+    return summary_text(
+        alias=result.candidate.key.alias, model=result.candidate.model,
+        latency_s=result.latency_s, ttft_s=result.ttft_s,
+        tokens=(usage.prompt_tokens, usage.completion_tokens) if usage else None,
+        called=sum(1 for a in result.attempts if a.called),
+    )  # fmt: skip
 
 
 def attempts_table(attempts: Sequence[Attempt], title: str) -> Table:

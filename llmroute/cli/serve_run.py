@@ -77,6 +77,7 @@ def _serve(o: ServeOptions) -> int:
             lifespan="on",
             timeout_graceful_shutdown=o.drain,
             server_header=False,
+            proxy_headers=False,  # no client addresses are used: not worth a layer per request
         )
     )
     # uvicorn drains on SIGTERM, then raises the signal again under the handler it found: with

@@ -8,9 +8,12 @@ is a sentence and exit 2, never a traceback or a MemoryError.
 from __future__ import annotations
 
 import codecs
-from typing import BinaryIO, TextIO
 
 from llmroute.errors import UsageError
+
+TYPE_CHECKING = False  # not `typing`'s: importing it costs a shell loop's start-up
+if TYPE_CHECKING:
+    from typing import BinaryIO, TextIO
 
 MAX_STDIN_BYTES = 16 * 1024 * 1024
 _MIB = 1024 * 1024
@@ -28,6 +31,23 @@ def piped_text(stdin: TextIO | None, *, required: bool) -> str:
             return ""
         raise UsageError(f"cannot read stdin ({exc}); give the prompt as an argument") from None
     return decode(raw, "stdin")
+
+
+def read_prompt(argument: str | None, stdin: TextIO | None) -> str:
+    """Stdin first, then the argument, separated by a blank line; either may be absent."""
+    piped = piped_text(stdin, required=not argument)
+    argument = require_text(argument, "the prompt argument") if argument else argument
+    parts = [p for p in (piped.strip("\n"), (argument or "").strip("\n")) if p.strip()]
+    if not parts:
+        raise UsageError(
+            'nothing to ask: give a prompt, e.g. llmroute ask "hello", or pipe text in'
+        )
+    return "\n\n".join(parts)
+
+
+def build_messages(prompt: str, system: str | None) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": system}] if system else []
+    return [*messages, {"role": "user", "content": prompt}]
 
 
 def _read_bounded(stdin: TextIO) -> bytes:

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmroute.cli.boundary import emit, guarded
+from llmroute.cli.boundary import guarded
 from llmroute.cli.options import since_option
 from llmroute.cli.report import Report
+from llmroute.cli.stdout import emit
 from llmroute.config import Config
 from llmroute.errors import LLMRouteError, UsageError
 from llmroute.pools import build_pools

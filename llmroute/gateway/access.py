@@ -13,8 +13,6 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from starlette.requests import Request
-
 from llmroute.attempt import OK, Attempt, Candidate
 
 log = logging.getLogger("llmroute.access")
@@ -27,7 +25,7 @@ RECORD = "llmroute"  # the key of the request's record in the ASGI scope's state
 
 
 def note(
-    request: Request,
+    scope: Scope,
     *,
     task: str | None = None,
     candidate: Candidate | None = None,
@@ -35,7 +33,7 @@ def note(
     broken: bool = False,
 ) -> None:
     """Add what the handler learned to the request's access-log record."""
-    record = request.scope.setdefault("state", {}).setdefault(RECORD, {})
+    record = scope.setdefault("state", {}).setdefault(RECORD, {})
     if task is not None:
         record["task"] = task
     if candidate is not None:

@@ -12,20 +12,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any
 
-from starlette.applications import Starlette
-from starlette.background import BackgroundTask
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse, Response
 
 from llmroute.errors import LLMRouteError, LogFileError, StreamBrokenError
-from llmroute.gateway.access import AccessLog, note
+from llmroute.gateway.access import AccessLog, ASGIApp, Message, Receive, Scope, Send, note
 from llmroute.gateway.errors import HTTPError, http_error
+from llmroute.gateway.events import EventStreamResponse, until_disconnected
 from llmroute.gateway.wire import (
     MAX_BODY_BYTES,
     SSE_DONE,
@@ -33,6 +29,7 @@ from llmroute.gateway.wire import (
     WireError,
     answer_headers,
     read_chat_request,
+    sse_chunk,
     sse_comment,
     sse_event,
     wanted,
@@ -45,8 +42,6 @@ from llmroute.streaming import AnswerStream
 from llmroute.timespan import parse_since
 
 log = logging.getLogger("llmroute.gateway")
-T = TypeVar("T")
-SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 def build_app(
@@ -56,62 +51,102 @@ def build_app(
     max_body: int = MAX_BODY_BYTES,
     clock: Callable[[], float] = time.time,
     ready: Callable[[], None] = lambda: None,
-) -> Starlette:
+) -> ASGIApp:
     """The ASGI app over one router; `token` makes `Authorization: Bearer <token>` required;
     `ready` is called once the server runs it."""
     gateway = Gateway(router, max_body, clock)
-    chat = Route("/v1/chat/completions", gateway.chat, methods=["POST"])
-    routes = [
-        chat,
-        Route("/chat/completions", gateway.chat, methods=["POST"]),  # base_url without /v1
-        Route("/v1/models", gateway.models, methods=["GET"]),
-        Route("/health", gateway.health, methods=["GET"]),
-        Route("/v1/llmroute/state", gateway.state, methods=["GET"]),
-        Route("/v1/llmroute/usage", gateway.usage, methods=["GET"]),
-    ]
+    routes: dict[str, dict[str, Handler]] = {
+        "/v1/chat/completions": {"POST": gateway.chat},
+        "/chat/completions": {"POST": gateway.chat},  # base_url without /v1
+        "/v1/models": {"GET": gateway.models},
+        "/health": {"GET": gateway.health},
+        "/v1/llmroute/state": {"GET": gateway.state},
+        "/v1/llmroute/usage": {"GET": gateway.usage},
+    }
+    app = Routes(routes, ready=ready, close=router.aclose)
+    return AccessLog(app, token=token, open_paths=frozenset({"/health"}))
 
-    @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        ready()
+
+Handler = Callable[[Request], Awaitable[ASGIApp]]
+
+
+class Routes:
+    """Path and method to handler, each handler's Response sent as it is; the server's start
+    and stop. A plain ASGI app: a framework's routing, middleware and exception layers cost
+    more CPU per request than the rest of the gateway but the upstream call."""
+
+    def __init__(
+        self,
+        routes: dict[str, dict[str, Handler]],
+        *,
+        ready: Callable[[], None],
+        close: Callable[[], Awaitable[None]],
+    ) -> None:
+        self.routes, self.ready, self.close = routes, ready, close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        methods = self.routes.get(scope["path"])
+        handler = methods.get(scope["method"]) if methods else None
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
         try:
-            yield
-        finally:  # the server stopped: close the upstream connections and the state store
-            await router.aclose()
+            response = (
+                _no_route(methods) if handler is None else await handler(Request(scope, receive))
+            )
+            await response(scope, receive, sending)
+        except Exception as exc:
+            if not started:
+                await _internal_error(exc)(scope, receive, send)
+            raise  # for uvicorn to log its traceback
 
-    app = Starlette(
-        routes=routes,
-        exception_handlers={HTTPException: _http_exception, Exception: _internal_error},
-        lifespan=lifespan,
-    )
-    app.add_middleware(AccessLog, token=token, open_paths=frozenset({"/health"}))
-    return app
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message: Message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.ready()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                # the server stopped: close the upstream connections and the state store
+                await self.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
 
 class Gateway:
     def __init__(self, router: Router, max_body: int, clock: Callable[[], float]) -> None:
         self.router, self.max_body, self.clock = router, max_body, clock
 
-    async def chat(self, request: Request) -> Response:
+    async def chat(self, request: Request) -> ASGIApp:
         try:
             chat = await read_chat_request(request, self.max_body)
         except WireError as exc:
             return error_response(exc.error, report=False)
-        note(request, task=chat.task or self.router.config.settings.default_task)
+        note(request.scope, task=chat.task or self.router.config.settings.default_task)
         try:
             if chat.stream:
                 return await self._stream(request, chat)
             return await self._complete(request, chat)
         except LLMRouteError as exc:
-            note(request, attempts=getattr(exc, "attempts", None))
+            note(request.scope, attempts=getattr(exc, "attempts", None))
             return error_response(http_error(exc, self.clock()), report=chat.report)
 
     async def _complete(self, request: Request, chat: ChatRequest) -> Response:
         settings = {k: v for k, v in chat.settings.items() if k != "ttft_timeout"}
         answer = self.router.complete(chat.task, chat.messages, **settings, **chat.params)
-        result = await until_disconnected(request, answer)
+        result = await until_disconnected(request.receive, answer)
         if result is None:
             return Response(status_code=499)  # the client went away; nobody reads this
-        note(request, candidate=result.candidate, attempts=result.attempts)
+        note(request.scope, candidate=result.candidate, attempts=result.attempts)
         headers = answer_headers(result.candidate, result.fallbacks)
         if chat.report:
             headers["x-llmroute-report"] = json.dumps(_report(result.to_dict()))
@@ -119,24 +154,21 @@ class Gateway:
             json.dumps(result.response).encode(), media_type="application/json", headers=headers
         )
 
-    async def _stream(self, request: Request, chat: ChatRequest) -> Response:
+    async def _stream(self, request: Request, chat: ChatRequest) -> ASGIApp:
         answer = self.router.stream(chat.task, chat.messages, **chat.settings, **chat.params)
         chunks = answer.chunks()
         try:  # until the first content, everything can still be an honest HTTP error
-            first = await until_disconnected(request, anext(chunks, None))
+            first = await until_disconnected(request.receive, anext(chunks, None))
         except BaseException:
             await answer.aclose()
             raise
         if first is None and answer.candidate is None:
             await answer.aclose()
             return Response(status_code=499)
-        note(request, candidate=answer.candidate, attempts=answer.attempts)
+        note(request.scope, candidate=answer.candidate, attempts=answer.attempts)
         events = self._events(request, answer, first, chunks, chat)
-        return StreamingResponse(
-            events, media_type="text/event-stream",
-            headers={**SSE_HEADERS, **answer_headers(answer.candidate, answer.attempts)},
-            background=BackgroundTask(answer.aclose),  # if the stream never started
-        )  # fmt: skip
+        headers = answer_headers(answer.candidate, answer.attempts)
+        return EventStreamResponse(events, headers, answer.aclose)
 
     async def _events(
         self,
@@ -145,15 +177,15 @@ class Gateway:
         first: Chunk | None,
         chunks: AsyncIterator[Chunk],
         chat: ChatRequest,
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         try:
             if first is not None and wanted(first, chat.include_usage):
-                yield sse_event(first.data)
+                yield sse_chunk(first)
             async for chunk in chunks:
                 if wanted(chunk, chat.include_usage):
-                    yield sse_event(chunk.data)
+                    yield sse_chunk(chunk)
         except StreamBrokenError as broken:
-            note(request, attempts=broken.attempts, broken=True)
+            note(request.scope, attempts=broken.attempts, broken=True)
             if chat.report:
                 yield sse_comment("llmroute", {"broken": http_error(broken, 0).body(report=True)})
             yield sse_event({"error": {"message": str(broken), "type": "upstream_error",
@@ -161,7 +193,7 @@ class Gateway:
             return  # no [DONE]: the answer is incomplete
         finally:
             await answer.aclose()  # a client that went away frees the budget and connection
-        note(request, attempts=answer.result.attempts)
+        note(request.scope, attempts=answer.result.attempts)
         if chat.report:
             yield sse_comment("llmroute", {"result": _report(answer.result.to_dict())})
         yield SSE_DONE
@@ -205,26 +237,6 @@ class Gateway:
         return JSONResponse(report.to_dict())
 
 
-async def until_disconnected(request: Request, work: Awaitable[T]) -> T | None:
-    """`work`'s result, or None when the client disconnects first (then `work` is cancelled,
-    which releases what it holds)."""
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_disconnect(request))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:  # also when the server itself cancels us: nothing is left running
-        watcher.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    return task.result() if not task.cancelled() else None
-
-
-async def _disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
-        pass
-
-
 def error_response(error: HTTPError, *, report: bool) -> Response:
     return JSONResponse(error.body(report=report), status_code=error.status, headers=error.headers)
 
@@ -238,14 +250,15 @@ def _owner(model_id: str) -> str:
     return model_id.partition(":")[0] if ":" in model_id else "llmroute"
 
 
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    kind = "not_found" if exc.status_code == 404 else "invalid_request_error"
-    error = HTTPError(status=exc.status_code, message=str(exc.detail), type=kind)
+def _no_route(methods: dict[str, Handler] | None) -> Response:
+    if methods is None:
+        error = HTTPError(status=404, message="Not Found", type="not_found")
+    else:
+        error = HTTPError(status=405, message="Method Not Allowed", type="invalid_request_error")
     return error_response(error, report=False)
 
 
-async def _internal_error(request: Request, exc: Exception) -> Response:
+def _internal_error(exc: Exception) -> Response:
     """A bug of llmroute's: a sentence for the client; uvicorn logs the traceback."""
     error = HTTPError(
         status=500, type="server_error",

@@ -139,6 +139,11 @@ def sse_event(data: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
 
 
+def sse_chunk(chunk: Chunk) -> bytes:
+    """The provider's chunk as it sent it (not decoded and encoded again)."""
+    return b"data: " + chunk.raw.encode() + b"\n\n" if chunk.raw else sse_event(chunk.data)
+
+
 def sse_comment(name: str, data: Mapping[str, Any]) -> bytes:
     """A comment line: SSE clients skip it; `llmroute ask` reads its report from it."""
     return f": {name} ".encode() + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
