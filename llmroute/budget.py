@@ -219,9 +219,12 @@ def _bucket_free_at(
     went since (it starts full). Refilled over the padded window: never ahead of the provider."""
     if units <= 0 or units > rate.count:
         return None
+    since = now - 2 * padded(rate.window_s)
+    if log.used(dimension, since) + units <= rate.count:
+        return None  # what went since could not empty it: the cheap sum spares the replay
     per_s = rate.count / padded(rate.window_s)
     level, spent = float(rate.count), 0
-    for entry in reversed(log.oldest_first(now - 2 * padded(rate.window_s))):
+    for entry in reversed(log.oldest_first(since)):
         spent += _units(dimension, entry)
         level = min(level, rate.count + per_s * (now - entry.at) - spent)
     return None if level >= units else now + (units - level) / per_s
