@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sqlite3
 import tempfile
+import threading
 import time
 from contextlib import closing
 from dataclasses import replace
@@ -287,6 +288,25 @@ def test_a_log_failing_in_use_is_reported_once_and_the_rest_dropped(
     assert ["disk is full" in r.getMessage() for r in caplog.records] == [True]
     with closing(connect(tmp_path / "log.sqlite3", create=False)) as db:
         assert len(find(db, Filters(limit=0))) == 1
+
+
+def test_a_last_write_that_fails_does_not_hold_up_the_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ask` closes its log within the writer's gathering: the record and the stop travel in
+    one batch. If that batch cannot be written, close must return at once, not wait for a
+    stop already taken off the queue (which cost a 35 s join)."""
+    import llmroute.requestlog.writer as writer_module
+
+    def disk_full(db: sqlite3.Connection) -> Any:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(writer_module, "transaction", disk_full)
+    log = writer(tmp_path / "log.sqlite3")
+    log.put(record_of(RESULT, None))
+    closed = threading.Event()
+    threading.Thread(target=lambda: (log.close(), closed.set()), daemon=True).start()
+    assert closed.wait(10), "close() hung on a failed last write"
 
 
 def test_old_records_are_pruned_when_a_writer_starts(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
         self._broken = False
+        self._stopping = False  # the stop was taken off the queue
 
     def put(self, record: LogRecord) -> None:
         """Queue `record` for the writer thread; never blocks, never raises."""
@@ -92,9 +93,10 @@ class LogWriter:
             self._failed(exc)
             return
         try:
-            self._prune_if_due(db)
-            while self._write_batch(db):
-                pass
+            while True:
+                self._prune_if_due(db)  # at most hourly: a long-running `serve` prunes too
+                if not self._write_batch(db):
+                    break
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc)
         finally:
@@ -112,6 +114,7 @@ class LogWriter:
             except queue.Empty:
                 break
         rows = [self._row(r) for r in batch if isinstance(r, LogRecord)]
+        self._stopping = _STOP in batch  # taken off the queue: a failure must not wait for it
         try:
             if rows:
                 with transaction(db):
@@ -140,7 +143,9 @@ class LogWriter:
                 "its directory writable, set LLMROUTE_LOG to another file, or pass --no-log",
                 self.path, reason,
             )  # fmt: skip
-        while (item := self._queue.get()) is not _STOP:  # drop what comes; `close` returns
+        while not self._stopping:  # drop what comes until told to stop; `close` returns
+            item = self._queue.get()
+            self._stopping = item is _STOP
             _wake([item])
 
 
