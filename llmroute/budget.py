@@ -26,8 +26,9 @@ PENDING_TTL_S = 600.0  # a reservation never settled (a crashed process) stops c
 # Learned windows longer than this are left to the provider's `remaining`, which every answer
 # refreshes: pacing them by our log would keep a day of entries for what one header tells.
 LOG_PACED_MAX_S = 3600.0
-# A budget nobody described (no configured limits, no answer heard yet) gets one request in
-# flight, whose answer's headers tell the rest: a burst at first contact would be spent on 429s.
+# A budget nobody described (no configured limits; no live learned rate or window, and no
+# answer without limit headers) gets one request in flight, whose answer's headers tell the
+# rest: a burst at first contact, or after learned rates were forgotten, would meet 429s.
 # The others look again after a quarter of the probe's age (at least PROBE_POLL_S): a quick
 # answer is seen soon, a slow one costs few looks. A probe older than PROBE_TTL_S (its process
 # gone) no longer holds them back.
@@ -58,6 +59,7 @@ class Finished:
     sent_at: float  # when the request left: the provider's windows count from about then
     windows: Mapping[str, LearnedWindow] = field(default_factory=dict)  # from its headers
     tokens: int | None = None  # what the provider counted, replacing the estimate
+    heard: bool = True  # an HTTP response came back (not a timeout, a refused or cut connection)
 
 
 @dataclass(frozen=True)
@@ -68,15 +70,20 @@ class Learned:
     windows: Mapping[str, LearnedWindow] = field(default_factory=dict)
     pending: Mapping[str, UsageEntry] = field(default_factory=dict)
     rates: Mapping[str, LearnedRate] = field(default_factory=dict)
-    contacted: bool = False  # an attempt on this budget has ended: its headers were heard
+    unlimited: bool = False  # the last response heard carried no limit headers (a local server)
 
     def holding(self, entry: UsageEntry, now: float) -> Learned:
         """With one more request in flight."""
         pending = {**self._live_pending(now), entry.id: entry}
-        return Learned(self._live_windows(now), pending, self._live_rates(now), self.contacted)
+        return Learned(self._live_windows(now), pending, self._live_rates(now), self.unlimited)
 
     def heard(
-        self, windows: Mapping[str, LearnedWindow], entry_id: str | None, now: float
+        self,
+        windows: Mapping[str, LearnedWindow],
+        entry_id: str | None,
+        now: float,
+        *,
+        answered: bool = True,
     ) -> Learned:
         """After a response: it is no longer in flight (the provider's count includes it), and
         its headers update the windows and the rates behind them. Answers of concurrent
@@ -89,14 +96,20 @@ class Learned:
             if current is None or window.remaining <= current.remaining:
                 merged[name] = window
         rates = learn_rates(self._live_rates(now), windows, now)
-        return Learned(merged, pending, rates, contacted=True)
+        unlimited = not windows if answered else self.unlimited  # no answer: nothing learned
+        return Learned(merged, pending, rates, unlimited)
 
-    def paced_rates(self, dimension: str) -> list[LearnedRate]:
-        """The learned rates that pace by the usage log, like configured ones."""
+    def paced_rates(self, dimension: str, now: float) -> list[LearnedRate]:
+        """The live learned rates that pace by the usage log, like configured ones."""
         return [
             r for r in self.rates.values()
-            if r.dimension == dimension and r.window_s <= LOG_PACED_MAX_S
+            if r.dimension == dimension and r.window_s <= LOG_PACED_MAX_S and r.alive(now)
         ]  # fmt: skip
+
+    def described(self, now: float) -> bool:
+        """Something heard still says what this budget allows: a live rate or window, or an
+        answer with no limit headers at all."""
+        return self.unlimited or bool(self._live_rates(now)) or bool(self._live_windows(now))
 
     def refill_window(self, name: str, window: LearnedWindow) -> float | None:
         """The length of a window whose bucket refills continuously; None for any other."""
@@ -117,11 +130,11 @@ def padded(window_s: float) -> float:
     return window_s + MARGIN_S + window_s * MARGIN_SHARE
 
 
-def horizon(limits: Limits, learned: Learned) -> float:
+def horizon(limits: Limits, learned: Learned, now: float) -> float:
     """How far back the usage log matters for these limits and the learned rates (a refilling
     bucket remembers up to two of its windows)."""
     spans = [padded(r.window_s) for r in (*limits.requests, *limits.tokens)]
-    for r in (*learned.paced_rates("requests"), *learned.paced_rates("tokens")):
+    for r in (*learned.paced_rates("requests", now), *learned.paced_rates("tokens", now)):
         spans.append(padded(r.window_s) * (2 if r.refills else 1))
     return max(spans, default=0.0)
 
@@ -161,8 +174,8 @@ def free_at(
     waits = [
         *(_rate_free_at(log, rate, cost.requests, now, "requests") for rate in limits.requests),
         *(_rate_free_at(log, rate, cost.tokens, now, "tokens") for rate in limits.tokens),
-        *(_learned_rate_free_at(log, r, cost, now) for r in learned.paced_rates("requests")),
-        *(_learned_rate_free_at(log, r, cost, now) for r in learned.paced_rates("tokens")),
+        *(_learned_rate_free_at(log, r, cost, now) for r in learned.paced_rates("requests", now)),
+        *(_learned_rate_free_at(log, r, cost, now) for r in learned.paced_rates("tokens", now)),
         *(
             _learned_free_at(w, in_flight, cost, now, learned.refill_window(name, w))
             for name, w in learned.windows.items()
@@ -174,7 +187,7 @@ def free_at(
 
 
 def _first_contact_free_at(learned: Learned, limits: Limits, now: float) -> float | None:
-    if learned.contacted or limits.requests or limits.tokens:
+    if limits.requests or limits.tokens or learned.described(now):
         return None
     probes = [e.at for e in learned.pending.values() if e.at > now - PROBE_TTL_S]
     if not probes:

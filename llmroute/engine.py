@@ -378,8 +378,9 @@ class Lease:
             self.dispatch.run.rule_out(c)
         heard_at = None if failure.headers else self.heard_at
         engine.pacer.finish(
-            c, self.reservation, self.sent_at, failure.headers or self.headers, heard_at=heard_at
-        )
+            c, self.reservation, self.sent_at, failure.headers or self.headers, heard_at=heard_at,
+            answered=failure.status is not None or self.stream is not None,
+        )  # fmt: skip
         await self._close()
         engine.observe(self.dispatch.run.failed(c, failure, self.latency_s))
 
@@ -408,7 +409,7 @@ class Lease:
     async def cancelled(self) -> None:
         """The caller went away (Ctrl-C, a reader that stopped): free the budget and the
         connection now; the candidate did nothing wrong."""
-        self.engine.pacer.finish(self.candidate, self.reservation, self.sent_at, {})
+        self.engine.pacer.finish(self.candidate, self.reservation, self.sent_at, {}, answered=False)
         await self._close()
 
     def _failure(self, exc: Exception) -> tuple[Failure, bool]:

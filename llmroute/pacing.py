@@ -80,14 +80,17 @@ class Pacer:
         headers: Mapping[str, str],
         tokens: int | None = None,
         heard_at: float | None = None,
+        *,
+        answered: bool = True,
     ) -> None:
         """After every reserved attempt: one request less in flight, and what headers said
-        (they came at `heard_at`, by default now)."""
+        (they came at `heard_at`, by default now). `answered`: an HTTP response came back; a
+        timeout, a refused connection or a caller gone teach nothing."""
         if not reservation.entry_id:
             return
         # The provider's windows count from the request's arrival: about when it was sent.
         elapsed = (self.clock.now() if heard_at is None else heard_at) - sent_at
         windows = learned_windows(headers, sent_at + MARGIN_S, max(0.0, elapsed))
-        done = Finished(reservation.entry_id, sent_at, windows, tokens)
+        done = Finished(reservation.entry_id, sent_at, windows, tokens, heard=answered)
         scope = budget_scope(candidate, self.config.providers[candidate.provider])
         self.store.finish(scope, done, self.clock.now())

@@ -88,7 +88,7 @@ def test_windows_that_reset_and_stale_holds_are_dropped() -> None:
     spent = LearnedWindow(dimension="requests", remaining=0, reset_at=NOW + 1)
     learned = Learned({"requests": spent}, {"x": UsageEntry("x", NOW - 10_000, 1, 0)})
     later = learned.heard({}, None, NOW + 2)
-    assert later == Learned(contacted=True)
+    assert later == Learned(unlimited=True)
 
 
 def test_remaining_for_the_state_table() -> None:

@@ -204,12 +204,30 @@ def test_first_contact_sends_one_probe_and_the_rest_wait_for_its_answer() -> Non
     )
     # Its answer came back without a single limit header (a local server): no limits, go.
     answered = learned.heard({}, "probe", NOW + 0.5)
-    assert answered.contacted
+    assert answered.unlimited
     assert free_at(ListLog([probe]), answered.holding(UsageEntry("a", NOW, 1, 0), NOW + 0.5),
                    Limits(), Cost(), NOW + 0.5) is None  # fmt: skip
     # Configured limits need no probe; nor does a probe whose process is long gone.
     assert free_at(ListLog([probe]), learned, FIVE_PER_2S_CONFIGURED, Cost(), NOW) is None
     assert free_at(ListLog([]), learned, Limits(), Cost(), NOW + 31) is None
+
+
+def test_a_budget_whose_rates_were_forgotten_probes_again() -> None:
+    learned = hear(Learned(), {**FIVE_PER_2S, "x-ratelimit-reset-requests": "1.8s"}, NOW, 0.2)
+    later = NOW + 60  # idle for far more than two of its windows: the rate is gone
+    assert not learned.paced_rates("requests", later) and not learned.described(later)
+    probe = UsageEntry("probe", later, 1, 0)
+    held = learned.holding(probe, later)
+    assert free_at(ListLog([probe]), held, Limits(), Cost(), later) == later + 0.05
+
+
+def test_a_probe_that_heard_nothing_leaves_the_budget_undescribed() -> None:
+    probe = UsageEntry("probe", NOW, 1, 0)
+    timed_out = Learned().holding(probe, NOW).heard({}, "probe", NOW + 5, answered=False)
+    assert not timed_out.described(NOW + 5)
+    second = UsageEntry("second", NOW + 5, 1, 0)
+    held = timed_out.holding(second, NOW + 5)
+    assert free_at(ListLog([probe, second]), held, Limits(), Cost(), NOW + 5) is not None
 
 
 # -- budgets shared across models -------------------------------------------------------------

@@ -80,10 +80,13 @@ def test_learned_windows_gate_reservations(store: StateStore) -> None:
     first = store.reserve("budget:l", Limits(), Cost(), NOW)
     assert first.entry_id is not None
     store.finish("budget:l", Finished(first.entry_id, NOW, window), NOW)  # the provider: 2 left
-    assert store.reserve("budget:l", Limits(), Cost(), NOW + 1).granted  # 1 left, in flight
-    assert store.reserve("budget:l", Limits(), Cost(), NOW + 1).granted  # 0 left
+    in_flight = [store.reserve("budget:l", Limits(), Cost(), NOW + 1) for _ in range(2)]
+    assert all(r.granted for r in in_flight)  # 1 left, then 0 left
     blocked = store.reserve("budget:l", Limits(), Cost(), NOW + 1)
     assert not blocked.granted and blocked.free_at == NOW + 20
+    for held in in_flight:
+        assert held.entry_id is not None
+        store.finish("budget:l", Finished(held.entry_id, NOW + 1), NOW + 2)
     assert store.reserve("budget:l", Limits(), Cost(), NOW + 21).granted
 
 

@@ -97,7 +97,7 @@ def decide_reservation(
     cost: Cost,
     now: float,
 ) -> ReserveDecision:
-    keep_after = now - horizon(limits, learned)
+    keep_after = now - horizon(limits, learned, now)
     wait = free_at(log, learned, limits, cost, now)
     if wait is not None:
         return ReserveDecision(Reservation(None, wait), None, learned, keep_after)
@@ -110,7 +110,7 @@ def encode_learned(learned: Learned) -> str:
         "windows": {name: vars(w) for name, w in learned.windows.items()},
         "pending": {key: vars(e) for key, e in learned.pending.items()},
         "rates": {key: vars(r) for key, r in learned.rates.items()},
-        "contacted": learned.contacted,
+        "unlimited": learned.unlimited,
     })  # fmt: skip
 
 
@@ -122,5 +122,5 @@ def decode_learned(text: str | None) -> Learned:
         {name: LearnedWindow(**fields) for name, fields in data["windows"].items()},
         {key: UsageEntry(**fields) for key, fields in data["pending"].items()},
         {key: LearnedRate(**fields) for key, fields in data.get("rates", {}).items()},
-        contacted=bool(data.get("contacted", False)),
+        unlimited=bool(data.get("unlimited", False)),
     )

@@ -62,7 +62,9 @@ class MemoryStore:
     def finish(self, scope: str, done: Finished, now: float) -> None:
         with self._lock:
             learned = self._learned.get(scope, Learned())
-            self._learned[scope] = learned.heard(done.windows, done.entry_id, now)
+            self._learned[scope] = learned.heard(
+                done.windows, done.entry_id, now, answered=done.heard
+            )
             self._usage[scope] = [
                 settled(e, done) if e.id == done.entry_id else e for e in self._usage.get(scope, ())
             ]

@@ -104,7 +104,9 @@ class RedisStore:
             pipe.hset(
                 self._learned,
                 scope,
-                encode_learned(learned.heard(done.windows, done.entry_id, now)),
+                encode_learned(
+                    learned.heard(done.windows, done.entry_id, now, answered=done.heard)
+                ),
             )
             if raw is not None:
                 entry = settled(_decode_entry(raw), done)

@@ -160,7 +160,9 @@ class SQLiteStore:
     def finish(self, scope: str, done: Finished, now: float) -> None:
         with self._write() as db:
             learned = _load_learned(db, scope)
-            _store_learned(db, scope, learned.heard(done.windows, done.entry_id, now))
+            _store_learned(
+                db, scope, learned.heard(done.windows, done.entry_id, now, answered=done.heard)
+            )
             db.execute(
                 "UPDATE usage SET at = max(at, ?), tokens = coalesce(?, tokens) WHERE id = ?",
                 (done.sent_at, done.tokens, done.entry_id),
