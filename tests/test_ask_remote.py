@@ -146,3 +146,13 @@ def test_a_token_protected_gateway_takes_the_token_from_the_environment(
         allowed = ask("-t", "other", "hi", env={"LLMROUTE_SERVER_TOKEN": "s3cret-token"})
         assert allowed.returncode == 0 and allowed.stdout == "echo: hi\n"
         assert len(gateway.wait_for_log(2)) == 2
+
+
+def test_a_say_over_the_request_log_routes_in_process(world: World, gateway: Gateway) -> None:
+    """The gateway keeps its own log policy (as `serve`); `--no-log` must still mean that this
+    request is remembered nowhere, so such an ask is routed here, with the keys given here."""
+    proc = ask("-t", "other", "--no-log", "-v", "hello", env=world.env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "echo: hello\n"
+    assert "--no-log / --log-content apply to its own log" in proc.stderr
+    assert gateway.log_lines("/v1/chat/completions") == []  # the gateway saw nothing

@@ -53,7 +53,7 @@ def _ask(options: AskOptions, report: Report, messages: list[dict[str, str]] | N
     if messages is None:
         prompt = read_prompt(options.prompt, sys.stdin)
         messages = build_messages(prompt, options.request.system)
-    result = None if options.direct else _through_gateway(options, report, messages)
+    result = None if _in_process_only(options) else _through_gateway(options, report, messages)
     if result is None:
         result = _in_process(options, report, messages)
     if not options.stream:
@@ -65,6 +65,18 @@ def _ask(options: AskOptions, report: Report, messages: list[dict[str, str]] | N
         emit("\n")
     report.result(result)
     return 0
+
+
+def _in_process_only(options: AskOptions) -> bool:
+    """`--direct`; or a say over the request log, which a gateway keeps by its own policy (it
+    logs as `serve`), so the request is routed here, where the flag is honoured."""
+    log_flags = options.request.log
+    if options.direct:
+        return True
+    if log_flags.off or log_flags.content is not None:
+        log.info("routing in this process: --no-log / --log-content apply to its own log")
+        return True
+    return False
 
 
 def _in_process(options: AskOptions, report: Report, messages: list[dict[str, str]]) -> Result:
