@@ -227,6 +227,15 @@ def test_a_daily_limit_learned_from_headers_covers_what_limits_per_shares(
     # every model of the account counts: SOME's groq requests went to "small"
     room = headroom(limits, SOME, NOW)[0]
     assert room.requests == 4
+    # Ten hours on, the day's window has reset and a per-minute one (same header, limit 20) is
+    # live: the daily row must not take the minute's reset.
+    later = NOW + 10 * 3600
+    minute = {"x-ratelimit-limit": "20", "x-ratelimit-remaining": "19",
+              "x-ratelimit-reset": str(int((later + 40) * 1000))}  # fmt: skip
+    learned = learned.heard(learned_windows(minute, later), None, later)
+    snapshot = Snapshot(learned={"budget:groq:*:*": learned})
+    (daily,) = daily_limits(config, pools, snapshot, later)
+    assert daily.requests == 50 and daily.resets_at is None  # the next UTC midnight
 
 
 # -- the writer --------------------------------------------------------------------------------

@@ -223,10 +223,12 @@ class Gateway:
             await asyncio.to_thread(engine.log.flush)
         try:
             since = parse_since(query.get("since", "today"), now)
-            report = await asyncio.to_thread(
-                usage_report, engine.log_path, engine.config, engine.pools,
-                since=since, by=query.get("by", "provider"), now=now,
-                snapshot=engine.store.snapshot(now),
+            by = query.get("by", "provider")
+            report = await asyncio.to_thread(  # the store's reads too: off the event loop
+                lambda: usage_report(
+                    engine.log_path, engine.config, engine.pools, since=since, by=by, now=now,
+                    snapshot=engine.store.snapshot(now),
+                )
             )  # fmt: skip
         except ValueError as exc:
             error = HTTPError(status=400, message=str(exc), type="invalid_request_error")

@@ -114,10 +114,11 @@ def _budget(
 def _learned_daily(budget: DailyLimit, state: Learned, now: float) -> list[DailyLimit]:
     """The learned rates of half a day or more (a measured window is a lower bound: such a
     window is a day), with the reset the provider's live window gives."""
-    resets = {w.header: w.reset_at for w in state.windows.values() if w.active(now)}
+    # by header and limit: OpenRouter's per-minute and per-day limits share one header
+    resets = {(w.header, w.limit): w.reset_at for w in state.windows.values() if w.active(now)}
     return [
         replace(
-            budget, source="learned", resets_at=resets.get(rate.header),
+            budget, source="learned", resets_at=resets.get((rate.header, rate.count)),
             requests=rate.count if rate.dimension == "requests" else None,
             tokens=rate.count if rate.dimension == "tokens" else None,
         )
