@@ -19,6 +19,18 @@ FALLBACK_TASK = "fallback"
 # together; the provider's keys together, per model; or all of it together.
 LIMITS_PER = ("key-model", "key", "account-model", "account")
 LEGACY_LIMIT_SCOPE = {"key": "key-model", "account": "account-model"}
+
+
+def shares_keys(limits_per: str) -> bool:
+    """Do a provider's keys draw on one budget (`account…`)?"""
+    return limits_per in ("account-model", "account")
+
+
+def shares_models(limits_per: str) -> bool:
+    """Do a key's models draw on one budget (`key`, `account`)?"""
+    return limits_per in ("key", "account")
+
+
 MIN_SECONDS = 0.1  # the shortest timeout or deadline a config may set
 TRUTHY = {"1", "true", "yes", "on"}
 

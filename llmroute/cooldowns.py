@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from llmroute.attempt import Candidate
+from llmroute.config import shares_keys, shares_models
 from llmroute.failures import Failure, FailureKind
 
 K = FailureKind
@@ -60,12 +61,13 @@ def scopes_of(c: Candidate) -> tuple[str, ...]:
 
 def budget_cooldown_scope(c: Candidate, limits_per: str) -> str:
     """The scope a spent budget cools down: as wide as the budget (`limits_per`)."""
-    if limits_per == "key":
-        return key_scope(c)
-    if limits_per == "account-model":
-        return provider_model_scope(c.provider, c.model)
-    if limits_per == "account":
+    keys, models = shares_keys(limits_per), shares_models(limits_per)
+    if keys and models:
         return provider_scope(c.provider)
+    if keys:
+        return provider_model_scope(c.provider, c.model)
+    if models:
+        return key_scope(c)
     return key_model_scope(c)
 
 

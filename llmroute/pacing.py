@@ -9,7 +9,7 @@ from typing import Any
 from llmroute.attempt import Candidate
 from llmroute.budget import MARGIN_S, Cost, Finished
 from llmroute.clock import Clock
-from llmroute.config import Config, Limits, ProviderConfig
+from llmroute.config import Config, Limits, ProviderConfig, shares_keys, shares_models
 from llmroute.signals import learned_windows
 from llmroute.state.base import Reservation, StateStore
 
@@ -22,8 +22,8 @@ def budget_scope(candidate: Candidate, provider: ProviderConfig) -> str:
     """The budget an attempt draws on: per key and model unless `limits_per` says that the
     provider's keys (`account…`) or a key's models (`key`, `account`) share one."""
     c, shared = candidate, provider.limits_per
-    owner = "*" if shared in ("account", "account-model") else f"{c.key.alias}:{c.key.fingerprint}"
-    model = "*" if shared in ("key", "account") else c.model
+    owner = "*" if shares_keys(shared) else f"{c.key.alias}:{c.key.fingerprint}"
+    model = "*" if shares_models(shared) else c.model
     return f"budget:{c.provider}:{owner}:{model}"
 
 

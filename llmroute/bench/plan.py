@@ -16,7 +16,7 @@ from typing import Any
 from llmroute.attempt import Candidate
 from llmroute.bench.target import Target, entry_of
 from llmroute.budget import UsageEntry, remaining
-from llmroute.config import Config
+from llmroute.config import Config, shares_keys
 from llmroute.pacing import budget_scope, limits_for
 from llmroute.pools import Pool
 from llmroute.rate import Rate, daily_budget, window_name
@@ -86,7 +86,7 @@ def plan_spend(
         keys = pools[entry.provider].keys
         each = math.ceil(requests / len(keys))
         per_target.append(TargetSpend(target, tuple((k.alias, each) for k in keys), target.route))
-        shared = provider.limits_per.startswith("account")
+        shared = shares_keys(provider.limits_per)
         for key in keys[:1] if shared else keys:
             scope = budget_scope(Candidate(entry.provider, key, entry.model), provider)
             label = f"{entry.provider} (account)" if shared else key.alias

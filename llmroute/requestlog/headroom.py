@@ -15,7 +15,7 @@ from typing import Any
 
 from llmroute.attempt import OK, Candidate
 from llmroute.budget import Learned
-from llmroute.config import Config
+from llmroute.config import Config, shares_keys, shares_models
 from llmroute.keys import ApiKey
 from llmroute.pacing import budget_scope, limits_for
 from llmroute.pools import Pool
@@ -101,8 +101,7 @@ def _budget(
     provider: str, model: str, alias: str, limits_per: str, keys: Iterable[ApiKey]
 ) -> DailyLimit:
     """The budget a key and model draw on, named for the table, with the keys that share it."""
-    shared_keys = limits_per.startswith("account")
-    shared_models = limits_per in ("key", "account")
+    shared_keys, shared_models = shares_keys(limits_per), shares_models(limits_per)
     return DailyLimit(
         provider=provider,
         model="*" if shared_models else model,

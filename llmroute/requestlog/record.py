@@ -20,7 +20,6 @@ from llmroute.pacing import content_text
 ANSWERED, FAILED, REJECTED, BROKEN, INTERRUPTED = (
     "answered", "failed", "rejected", "broken", "interrupted",
 )  # fmt: skip
-OUTCOMES = (ANSWERED, FAILED, REJECTED, BROKEN, INTERRUPTED)
 EXIT_CODES = {ANSWERED: 0, FAILED: 1, REJECTED: 3, BROKEN: 1, INTERRUPTED: 130}
 REFUSED = frozenset({"rate_limited", "quota_exhausted"})  # not counted by the provider
 # Ctrl-C, a gateway client gone, a stream's reader that stopped: the caller's doing.
