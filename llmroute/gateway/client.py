@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 URL_ENV = "LLMROUTE_URL"
 TOKEN_ENV = "LLMROUTE_SERVER_TOKEN"
 REPORT_HEADER = "x-llmroute-report"  # as in gateway.wire, which this module must not import
-SLACK_S = 30.0  # the gateway keeps the deadline; this only guards against a hung socket
+CONNECT_TIMEOUT_S = 5.0  # a gateway that does not accept by then is not there: route here
 LIMIT = 64 * 1024  # of a status or header line
 
 
@@ -100,7 +100,6 @@ class GatewayCall:
                 self.headers[f"x-llmroute-{name.replace('_', '-')}"] = repr(value)
         if target.token:
             self.headers["authorization"] = f"Bearer {target.token}"
-        self.timeout = max([v for v in settings.values() if v] or [60.0]) + SLACK_S
         self.report: dict[str, Any] = {}  # the gateway's account, once the answer is in
         self._socket: socket.socket | None = None
 
@@ -109,9 +108,13 @@ class GatewayCall:
         try:
             split = urlsplit(self.target.url)
             address = (split.hostname or "127.0.0.1", split.port or 80)
-            self._socket = socket.create_connection(address, timeout=self.timeout)
+            self._socket = socket.create_connection(address, timeout=CONNECT_TIMEOUT_S)
         except (OSError, ValueError) as exc:
             raise GatewayUnreachable(f"{self.target.url}: {_reason(exc)}") from None
+        # No read timeout: the gateway keeps the request's deadline (its own, or the one sent
+        # here), and says nothing while it waits for a cooldown; a gateway gone closes the
+        # connection, and Ctrl-C ends the wait.
+        self._socket.settimeout(None)
 
     def complete(self) -> dict[str, Any]:
         """The provider's answer as the gateway passed it on; its account in `.report`."""
