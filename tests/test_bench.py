@@ -403,11 +403,11 @@ def test_figures_follow_the_scripted_latencies(world: World) -> None:
     assert 2 * BACKUP_DELAY <= backup["latency_s"]["p50"] < 2 * BACKUP_DELAY + SLACK
     assert groq["output_tokens_per_s"] > 0
     # The pool's keys take turns. At first contact a key has one request in flight until its
-    # headers are heard, and a request that meets it busy takes the next key: so each key
-    # answers about its share, not always exactly.
+    # headers are heard, and a request that meets it busy takes the next free key: so every
+    # key answers, though not always an equal share.
     shares = {k: v["ok"] for k, v in groq["keys"].items()}
     assert set(shares) == {"groq#1", "groq#2", "groq#3"} and sum(shares.values()) == 6
-    assert all(1 <= n <= 3 for n in shares.values()), shares
+    assert all(n >= 1 for n in shares.values()), shares
     assert [(t["target"], t["rank"]) for t in json.loads(result.stdout)["targets"]] == [
         ("backup:big", 1), ("groq:small", 2)]  # fmt: skip
     # Exactly the planned requests went out, each streamed.
