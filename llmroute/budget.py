@@ -51,7 +51,7 @@ class UsageEntry:
     tokens: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Finished:
     """An attempt that held a reservation is over."""
 
@@ -75,7 +75,10 @@ class Learned:
     def holding(self, entry: UsageEntry, now: float) -> Learned:
         """With one more request in flight."""
         pending = {**self._live_pending(now), entry.id: entry}
-        return Learned(self._live_windows(now), pending, self._live_rates(now), self.unlimited)
+        return Learned(
+            windows=self._live_windows(now), pending=pending, rates=self._live_rates(now),
+            unlimited=self.unlimited,
+        )  # fmt: skip
 
     def heard(
         self,
@@ -97,7 +100,7 @@ class Learned:
                 merged[name] = window
         rates = learn_rates(self._live_rates(now), windows, now)
         unlimited = not windows if answered else self.unlimited  # no answer: nothing learned
-        return Learned(merged, pending, rates, unlimited)
+        return Learned(windows=merged, pending=pending, rates=rates, unlimited=unlimited)
 
     def paced_rates(self, dimension: str, now: float) -> list[LearnedRate]:
         """The live learned rates that pace by the usage log, like configured ones."""

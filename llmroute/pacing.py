@@ -91,6 +91,12 @@ class Pacer:
         # The provider's windows count from the request's arrival: about when it was sent.
         elapsed = (self.clock.now() if heard_at is None else heard_at) - sent_at
         windows = learned_windows(headers, sent_at + MARGIN_S, max(0.0, elapsed))
-        done = Finished(reservation.entry_id, sent_at, windows, tokens, heard=answered)
+        done = Finished(
+            entry_id=reservation.entry_id,
+            sent_at=sent_at,
+            windows=windows,
+            tokens=tokens,
+            heard=answered,
+        )
         scope = budget_scope(candidate, self.config.providers[candidate.provider])
         self.store.finish(scope, done, self.clock.now())

@@ -69,7 +69,7 @@ def test_finish_settles_tokens_and_releases_the_hold(store: StateStore) -> None:
     held = store.reserve("budget:t", limits, Cost(tokens=900), NOW)
     assert held.entry_id is not None
     assert not store.reserve("budget:t", limits, Cost(tokens=200), NOW + 1).granted
-    store.finish("budget:t", Finished(held.entry_id, NOW, tokens=100), NOW + 1)
+    store.finish("budget:t", Finished(entry_id=held.entry_id, sent_at=NOW, tokens=100), NOW + 1)
     assert store.reserve("budget:t", limits, Cost(tokens=200), NOW + 2).granted
 
 
@@ -79,21 +79,23 @@ def test_learned_windows_gate_reservations(store: StateStore) -> None:
     }
     first = store.reserve("budget:l", Limits(), Cost(), NOW)
     assert first.entry_id is not None
-    store.finish("budget:l", Finished(first.entry_id, NOW, window), NOW)  # the provider: 2 left
+    store.finish(
+        "budget:l", Finished(entry_id=first.entry_id, sent_at=NOW, windows=window), NOW
+    )  # the provider: 2 left
     in_flight = [store.reserve("budget:l", Limits(), Cost(), NOW + 1) for _ in range(2)]
     assert all(r.granted for r in in_flight)  # 1 left, then 0 left
     blocked = store.reserve("budget:l", Limits(), Cost(), NOW + 1)
     assert not blocked.granted and blocked.free_at == NOW + 20
     for held in in_flight:
         assert held.entry_id is not None
-        store.finish("budget:l", Finished(held.entry_id, NOW + 1), NOW + 2)
+        store.finish("budget:l", Finished(entry_id=held.entry_id, sent_at=NOW + 1), NOW + 2)
     assert store.reserve("budget:l", Limits(), Cost(), NOW + 21).granted
 
 
 def test_finish_stamps_the_entry_when_it_was_sent(store: StateStore) -> None:
     held = store.reserve("budget:s", LIMITS, Cost(), NOW)
     assert held.entry_id is not None
-    store.finish("budget:s", Finished(held.entry_id, NOW + 3), NOW + 3.2)
+    store.finish("budget:s", Finished(entry_id=held.entry_id, sent_at=NOW + 3), NOW + 3.2)
     (entry,) = store.snapshot(NOW + 4).usage["budget:s"]
     assert entry.at == NOW + 3  # its window frees 10 s after it left, not after it was held
 
@@ -104,7 +106,9 @@ def test_snapshot_and_clear(store: StateStore) -> None:
     held = store.reserve("budget:groq:groq#1:f:m", LIMITS, Cost(), NOW)
     assert held.entry_id is not None
     window = {"tokens": LearnedWindow(dimension="tokens", remaining=5, reset_at=NOW + 9)}
-    store.finish("budget:groq:groq#1:f:m", Finished(held.entry_id, NOW, window), NOW)
+    store.finish(
+        "budget:groq:groq#1:f:m", Finished(entry_id=held.entry_id, sent_at=NOW, windows=window), NOW
+    )
     snap = store.snapshot(NOW)
     assert len(snap.cooldowns) == 2 and "budget:groq:groq#1:f:m" in snap.usage
     assert snap.learned["budget:groq:groq#1:f:m"].windows["tokens"].remaining == 5

@@ -104,7 +104,7 @@ class Routes:
                 _no_route(methods) if handler is None else await handler(Request(scope, receive))
             )
             await response(scope, receive, sending)
-        except Exception as exc:
+        except Exception as exc:  # the gateway's boundary, as cli/boundary is the CLI's: a bug
             if not started:
                 await _internal_error(exc)(scope, receive, send)
             raise  # for uvicorn to log its traceback

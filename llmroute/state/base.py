@@ -119,8 +119,8 @@ def decode_learned(text: str | None) -> Learned:
         return Learned()
     data = json.loads(text)
     return Learned(
-        {name: LearnedWindow(**fields) for name, fields in data["windows"].items()},
-        {key: UsageEntry(**fields) for key, fields in data["pending"].items()},
-        {key: LearnedRate(**fields) for key, fields in data.get("rates", {}).items()},
+        windows={name: LearnedWindow(**fields) for name, fields in data["windows"].items()},
+        pending={key: UsageEntry(**fields) for key, fields in data["pending"].items()},
+        rates={key: LearnedRate(**fields) for key, fields in data.get("rates", {}).items()},
         unlimited=bool(data.get("unlimited", False)),
     )
