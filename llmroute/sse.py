@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import openai
 
+from llmroute import http1
 from llmroute.attempt import Usage
 from llmroute.failures import UpstreamProtocolError, UpstreamStreamError
 
@@ -71,7 +72,7 @@ class EventStream(Protocol):
 
 
 class HTTPEventStream:
-    """The events of a streamed response of the SDK's HTTP client."""
+    """The events of a streamed response (http1's, or httpx's through a proxy)."""
 
     def __init__(self, response: Any) -> None:
         self._response = response
@@ -88,10 +89,17 @@ class HTTPEventStream:
 
 @contextmanager
 def sdk_errors() -> Iterator[None]:
-    """The HTTP library's transport errors as the SDK's own exception types, so that
-    `classify` keeps mapping one family of exceptions."""
+    """The HTTP clients' transport errors (http1's, and httpx's through a proxy) as the SDK's
+    own exception types, so that `classify` keeps mapping one family of exceptions."""
     try:
         yield
+    except http1.ReadTimeout as exc:
+        raise openai.APITimeoutError(request=HTTP.Request("POST", exc.url)) from exc
+    except http1.InvalidURL:
+        raise  # not a transport failure: upstream.unsendable says what it is
+    except http1.HTTPClientError as exc:
+        request = HTTP.Request("POST", exc.url)
+        raise openai.APIConnectionError(message=str(exc), request=request) from exc
     except HTTP.TimeoutException as exc:
         raise openai.APITimeoutError(request=exc.request) from exc
     except (HTTP.InvalidURL, HTTP.UnsupportedProtocol):

@@ -1,11 +1,13 @@
 """The one seam to providers: every HTTP call llmroute makes goes through `Upstream`.
 
 The openai SDK builds the clients (one per provider and key, lazily, all over one HTTP client,
-`max_retries=0`: the router is the only retry loop, so an attempt is exactly one HTTP call)
-and owns the exception types that `classify` maps. Chat requests are posted as prepared JSON
-on that HTTP client rather than through the SDK's request building, which costs more CPU than
-the rest of the router; answers come back as the provider's JSON, not the SDK's models, so a
-caller (or the gateway) gets every field the provider sent.
+`max_retries=0`: the router is the only retry loop, so an attempt is exactly one HTTP call),
+their headers, and the exception types that `classify` maps. Chat requests, the hot path, are
+posted as prepared JSON by `http1` (kept-alive connections, httptools): the SDK's request
+building and httpx together cost several times the CPU of the rest of the router. A base URL
+that the environment sends through a proxy is posted on the SDK's httpx client instead. Answers
+come back as the provider's JSON, not the SDK's models, so a caller (or the gateway) gets every
+field the provider sent.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Protocol
 
 import openai
 
+from llmroute import http1
 from llmroute.attempt import Candidate, Usage
 from llmroute.failures import UnsendableRequestError, UpstreamProtocolError
 from llmroute.keys import ApiKey
@@ -94,34 +97,48 @@ class Upstream(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class ChatRoute:
+    """How one provider key's chat requests go out, worked out once."""
+
+    client: openai.AsyncOpenAI
+    url: str  # .../chat/completions
+    headers: dict[str, str]  # the SDK's, the key's Authorization included
+    target: http1.Target | None  # None: through a proxy, on httpx
+    head: bytes = b""  # http1's request line and headers
+
+
 class OpenAIUpstream:
     def __init__(self) -> None:
-        self._clients: dict[tuple[str, str], openai.AsyncOpenAI] = {}
-        self._headers: dict[tuple[str, str], dict[str, str]] = {}  # each client's, key included
+        self._routes: dict[tuple[str, str], ChatRoute] = {}
         # One HTTP client under all of them: one TLS context (~20 ms to load, once per process
         # instead of once per key) and one connection pool per host, whatever the key.
         self._http: openai.DefaultAsyncHttpxClient | None = None
+        self._lean = http1.Client(tls=HTTP.create_ssl_context)
 
     def prepare(self, candidate: Candidate, base_url: str) -> None:
-        self._client(candidate.provider, candidate.key, base_url)
+        self._route(candidate.provider, candidate.key, base_url)
 
-    def _client(self, provider: str, key: ApiKey, base_url: str) -> openai.AsyncOpenAI:
+    def _route(self, provider: str, key: ApiKey, base_url: str) -> ChatRoute:
         with unsendable(provider):
-            return self._build(provider, key, base_url)
+            return self._routes.get((provider, key.alias)) or self._build(provider, key, base_url)
 
-    def _build(self, provider: str, key: ApiKey, base_url: str) -> openai.AsyncOpenAI:
-        slot = (provider, key.alias)
-        client = self._clients.get(slot)
-        if client is None:
-            if self._http is None:
-                self._http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [_sending]})
-            client = openai.AsyncOpenAI(
-                api_key=key.secret, base_url=base_url, max_retries=0, http_client=self._http
-            )
-            self._clients[slot] = client
-            headers = {**client.default_headers, **client.auth_headers}
-            self._headers[slot] = {k: v for k, v in headers.items() if isinstance(v, str)}
-        return client
+    def _build(self, provider: str, key: ApiKey, base_url: str) -> ChatRoute:
+        if self._http is None:
+            self._http = openai.DefaultAsyncHttpxClient(event_hooks={"request": [_sending]})
+        client = openai.AsyncOpenAI(
+            api_key=key.secret, base_url=base_url, max_retries=0, http_client=self._http
+        )
+        merged = {**client.default_headers, **client.auth_headers}
+        headers = {k: v for k, v in merged.items() if isinstance(v, str)}
+        url = f"{client.base_url}chat/completions"
+        target = None if http1.proxied(url) else http1.Target.parse(str(client.base_url))
+        head = b"" if target is None else http1.request_bytes(
+            target, "chat/completions", list(headers.items())
+        )  # fmt: skip
+        route = ChatRoute(client=client, url=url, headers=headers, target=target, head=head)
+        self._routes[(provider, key.alias)] = route
+        return route
 
     async def chat(
         self,
@@ -133,7 +150,7 @@ class OpenAIUpstream:
         stamp: SendStamp,
     ) -> Reply:
         response = await self._post(candidate, base_url, messages, params, timeout, stamp)
-        return reply_from(_json(response.content), response.headers)
+        return reply_from(_json(response.content), dict(response.headers))
 
     async def open_stream(
         self,
@@ -161,31 +178,44 @@ class OpenAIUpstream:
         *,
         stream: bool = False,
     ) -> Any:
-        """POST the chat request as prepared JSON on the shared HTTP client: not through the
-        SDK's request building (TypedDict transforms, option merging: ~1.5 ms of CPU a call).
-        Failures are raised as the SDK's own exception types, so classify() sees what the SDK
-        would have raised. With `stream`, returns once the headers are in."""
-        client = self._client(candidate.provider, candidate.key, base_url)
-        assert self._http is not None  # built with the first client
-        _STAMP.set(stamp)  # this task's own context: the request hook below runs in it
+        """POST the chat request as prepared JSON: not through the SDK's request building
+        (TypedDict transforms, option merging: ~1.5 ms of CPU a call). Failures are raised as
+        the SDK's own exception types, so classify() sees what the SDK would have raised.
+        Returns the response (http1's or httpx's), its body read unless `stream`."""
+        route = self._route(candidate.provider, candidate.key, base_url)
         body = json.dumps({**params, "model": candidate.model, "messages": messages}).encode()
-        headers = self._headers[(candidate.provider, candidate.key.alias)]
         with unsendable(candidate.provider), sdk_errors():
-            request = self._http.build_request(
-                "POST", f"{client.base_url}chat/completions", content=body, headers=headers,
-                timeout=timeout,
-            )  # fmt: skip
-            response = await self._http.send(request, stream=stream)
-            if response.status_code >= 400:
+            if route.target is not None:
+                response = await self._lean.post(
+                    route.target, http1.with_body(route.head, body), timeout=timeout,
+                    sent=stamp.mark,
+                )  # fmt: skip
+            else:
+                response = await self._send_proxied(route, body, timeout, stamp)
+            if not stream or response.status_code >= 400:
                 await response.aread()
+            if not stream or response.status_code >= 400:
                 await response.aclose()
-                raise _status_error(response)
+            if response.status_code >= 400:
+                raise _status_error(
+                    response.status_code, response.headers, response.content, route.url
+                )
         return response
+
+    async def _send_proxied(
+        self, route: ChatRoute, body: bytes, timeout: float, stamp: SendStamp
+    ) -> Any:
+        assert self._http is not None  # built with the first route
+        _STAMP.set(stamp)  # this task's own context: the request hook below runs in it
+        request = self._http.build_request(
+            "POST", route.url, content=body, headers=route.headers, timeout=timeout
+        )
+        return await self._http.send(request, stream=True)
 
     async def list_models(
         self, provider: str, key: ApiKey, base_url: str, timeout: float
     ) -> ModelListing:
-        client = self._client(provider, key, base_url)
+        client = self._route(provider, key, base_url).client
         with unsendable(provider):
             raw = await client.models.with_raw_response.list(timeout=timeout)
         body = _json(raw.content)
@@ -198,14 +228,15 @@ class OpenAIUpstream:
     async def get_json(
         self, provider: str, key: ApiKey, base_url: str, path: str, timeout: float
     ) -> object:
-        client = self._client(provider, key, base_url)
+        client = self._route(provider, key, base_url).client
         with unsendable(provider):
             return await client.get(path, cast_to=object, options={"timeout": timeout})
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.close()
+        routes, self._routes = list(self._routes.values()), {}
+        for route in routes:
+            await route.client.close()
+        await self._lean.aclose()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -228,7 +259,7 @@ def unsendable(provider: str) -> Iterator[None]:
             key_problem=False,
             request_problem=True,
         ) from None
-    except (HTTP.InvalidURL, HTTP.UnsupportedProtocol) as exc:
+    except (HTTP.InvalidURL, HTTP.UnsupportedProtocol, http1.InvalidURL) as exc:
         raise UnsendableRequestError(
             f"{provider}: base_url cannot be used ({exc})", key_problem=False
         ) from None
@@ -241,23 +272,28 @@ def unsendable(provider: str) -> Iterator[None]:
         ) from None
 
 
-def _status_error(response: Any) -> openai.APIStatusError:
+def _status_error(
+    status: int, headers: Mapping[str, str], content: bytes, url: str
+) -> openai.APIStatusError:
     """The SDK's error for an HTTP error status, its body unwrapped as the SDK does (classify
     reads only the status, the body and the headers)."""
     try:
-        body: object = json.loads(response.content)
+        body: object = json.loads(content)
     except ValueError:
-        body = response.text or None
+        body = content.decode("utf-8", "replace") or None
     data = body.get("error", body) if isinstance(body, dict) else body
-    message = f"Error code: {response.status_code} - {body}"
+    message = f"Error code: {status} - {body}"
+    response = HTTP.Response(
+        status, headers=dict(headers), content=content, request=HTTP.Request("POST", url)
+    )
     return openai.APIStatusError(message, response=response, body=data)
 
 
 async def _sending(request: Any) -> None:
-    """The request hook runs before a connection is taken from the pool and before anything
-    is written: under a burst the request leaves up to ~0.1 s later. So the stamp is set when
-    the body has been written (the HTTP core's trace extension); a request that never got that
-    far keeps the time it was called."""
+    """Through a proxy (on httpx): the request hook runs before a connection is taken from
+    the pool and before anything is written: under a burst the request leaves up to ~0.1 s
+    later. So the stamp is set when the body has been written (the HTTP core's trace
+    extension); a request that never got that far keeps the time it was called."""
     stamp = _STAMP.get()
     if stamp is None:
         return

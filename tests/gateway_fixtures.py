@@ -22,7 +22,8 @@ def world(shared: Shared) -> World:
 def gateway(shared: Shared, world: World) -> Iterator[Gateway]:
     yield shared.gateway
     # Whatever the test did: no 500 and no key in any line of the access log.
-    assert not [line for line in shared.gateway.lines if " 500 " in line]
+    lines = shared.gateway.lines
+    assert not [line for line in lines if " 500 " in line], "\n".join(lines)  # with tracebacks
     assert_no_secret(*shared.gateway.lines)
 
 

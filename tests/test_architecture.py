@@ -120,7 +120,7 @@ LAYERS = (
     "config quirks environment pools",  # config
     "learned signals budget cooldowns classify request",  # pure decisions
     "state setup",  # state
-    "upstream sse health pacing turns",  # seams
+    "http1 upstream sse health pacing turns",  # seams
     "engine assembly streaming mapping router checkup status requestlog",  # engine
     "batch bench chat gateway",  # features
     "cli __main__",  # the command line

@@ -9,6 +9,7 @@ broken after it ends with an error event and no `[DONE]`, so clients know it is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -42,6 +43,7 @@ from llmroute.streaming import AnswerStream
 from llmroute.timespan import parse_since
 
 log = logging.getLogger("llmroute.gateway")
+SETTLE_S = 5.0  # at shutdown, how long cancelled requests get to free what they hold
 
 
 def build_app(
@@ -83,6 +85,8 @@ class Routes:
         close: Callable[[], Awaitable[None]],
     ) -> None:
         self.routes, self.ready, self.close = routes, ready, close
+        self.in_flight = 0
+        self.settled = asyncio.Event()  # set whenever no request is in flight
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -90,6 +94,16 @@ class Routes:
             return
         if scope["type"] != "http":
             return
+        self.in_flight += 1
+        self.settled.clear()
+        try:
+            await self.serve(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self.settled.set()
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         methods = self.routes.get(scope["path"])
         handler = methods.get(scope["method"]) if methods else None
         started = False
@@ -116,7 +130,12 @@ class Routes:
                 self.ready()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                # the server stopped: close the upstream connections and the state store
+                # The server stopped, and cancelled what outlived the drain: let those settle
+                # (free their budgets) before the upstream connections and the store close.
+                if self.in_flight:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(SETTLE_S):
+                            await self.settled.wait()
                 await self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -49,6 +49,7 @@ class LogWriter:
         self._starting = threading.Lock()
         self._broken = False
         self._stopping = False  # the stop was taken off the queue
+        self._hurry = threading.Event()  # a flush or the stop waits: write without lingering
 
     def put(self, record: LogRecord) -> None:
         """Queue `record` for the writer thread; never blocks, never raises."""
@@ -65,6 +66,7 @@ class LogWriter:
             return
         done = threading.Event()
         self._queue.put(done)
+        self._hurry.set()
         done.wait(timeout)
 
     def close(self) -> None:
@@ -75,6 +77,7 @@ class LogWriter:
             return
         atexit.unregister(self.close)
         self._queue.put(_STOP)
+        self._hurry.set()
         thread.join(BUSY_TIMEOUT_S + 5)
 
     def _start(self) -> None:
@@ -103,14 +106,17 @@ class LogWriter:
             db.close()
 
     def _write_batch(self, db: sqlite3.Connection) -> bool:
-        """Wait for a record, gather those that follow for a moment (one commit for many
-        answers costs the answering thread less), write them; False once told to stop."""
+        """Wait for a record, let those that follow gather for a moment (one commit for many
+        answers), write them; False once told to stop. While they gather, a `put` wakes
+        nobody: a thread woken per record would take the GIL from the answering one each
+        time. A flush or the stop ends the gathering at once: `close` never waits for it."""
         batch = [self._queue.get()]
-        until = time.monotonic() + LINGER_S
-        # A flush or the stop ends the gathering at once: `close` never waits for it.
+        if isinstance(batch[0], LogRecord):
+            self._hurry.wait(LINGER_S)
+        self._hurry.clear()  # what a flush queued before this is taken below
         while len(batch) < BATCH and isinstance(batch[-1], LogRecord):
             try:
-                batch.append(self._queue.get(timeout=max(0.0, until - time.monotonic())))
+                batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
         rows = [self._row(r) for r in batch if isinstance(r, LogRecord)]

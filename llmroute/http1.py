@@ -1,0 +1,418 @@
+"""A lean HTTP/1.1 client for the chat calls, the hot path of every request.
+
+httpx (under the openai SDK) spends more CPU on one POST than the rest of the router does on
+the whole request: a gateway pays it on every request it forwards. This client does the one
+thing the chat call needs: POST a prepared body on a kept-alive connection, and hand back the
+status, the headers and the body (read whole, or line by line for a stream). Responses are
+parsed by httptools, the C parser uvicorn serves with; connections are asyncio's.
+
+What it leaves to the caller: proxies (a URL that the environment sends through one goes by
+httpx; see `proxied`), redirects (an API answers, it does not redirect), and HTTP/2. Its errors
+are a small tree of its own; `sse.sdk_errors` maps them to the SDK's exception types, so
+`classify` keeps one table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ssl
+import time
+import zlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
+
+import httptools
+
+KEEPALIVE_S = 5.0  # an idle connection older than this is closed, not reused (as httpx)
+IDLE_PER_ORIGIN = 64  # kept-alive connections per origin; more are closed when released
+PAUSE_AT = 1 << 20  # unread body bytes at which reading pauses until the reader catches up
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class HTTPClientError(Exception):
+    """Something went wrong between us and the server; `url` is where we were going."""
+
+    def __init__(self, message: str, url: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class InvalidURL(HTTPClientError):
+    """The URL cannot be requested (a scheme other than http/https, a bad port, no host)."""
+
+
+class ConnectError(HTTPClientError):
+    """No connection: refused, unreachable, a name that does not resolve, a TLS failure."""
+
+
+class ReadError(HTTPClientError):
+    """The connection broke, or the server sent something that is not HTTP."""
+
+
+class ReadTimeout(HTTPClientError):
+    """Nothing came within the timeout: connecting, waiting for the headers or the next bytes."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """Where requests go: a base URL taken apart once."""
+
+    url: str  # the base URL, ending in "/"
+    tls: bool
+    host: str
+    port: int
+    path: str  # the base URL's path, ending in "/"
+    authority: str  # the Host header
+
+    @classmethod
+    def parse(cls, base_url: str) -> Target:
+        url = base_url if base_url.endswith("/") else base_url + "/"
+        try:
+            parts = urlsplit(url)
+            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        except ValueError as exc:  # a port out of range or not a number
+            raise InvalidURL(str(exc), url) from None
+        if parts.scheme not in DEFAULT_PORTS:
+            raise InvalidURL(f"the scheme {parts.scheme!r} is not http or https", url)
+        if not parts.hostname or port is None:
+            raise InvalidURL("no host", url)
+        host = parts.hostname
+        named = f"[{host}]" if ":" in host else host
+        default = port == DEFAULT_PORTS[parts.scheme]
+        return cls(
+            url=url, tls=parts.scheme == "https", host=host, port=port,
+            path=parts.path or "/", authority=named if default else f"{named}:{port}",
+        )  # fmt: skip
+
+
+def proxied(url: str) -> bool:
+    """The environment sends this URL through a proxy (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY)."""
+    proxies = getproxies()
+    scheme = urlsplit(url).scheme
+    if not (proxies.get(scheme) or proxies.get("all")):
+        return False
+    return not proxy_bypass(urlsplit(url).hostname or "")
+
+
+class Connection(asyncio.Protocol):
+    """One kept-alive connection: a response at a time, fed by the event loop into httptools."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+        self._begin()
+
+    def _begin(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.raw_headers: list[tuple[bytes, bytes]] = []
+        self.body: deque[bytes] = deque()
+        self.buffered = 0
+        self.heard = False  # any byte of this response came
+        self.head_done = self.complete = self.keep_alive = False
+        self.error: HTTPClientError | None = None
+        self._close_delimited = False
+
+    # -- the event loop's side -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.heard = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ReadError(f"the server sent a malformed response ({exc})", self.target.url))
+            self.abort()
+
+    def eof_received(self) -> bool:
+        if self.head_done and self._close_delimited:  # a body that runs until the close
+            self.complete = True
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.complete:
+            why = f" ({exc})" if exc else ""
+            self._fail(ReadError(f"the server closed the connection{why}", self.target.url))
+        self._wake()
+
+    # -- httptools' callbacks ------------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+        self.keep_alive = self.parser.should_keep_alive()  # the parser's own answer, now
+        names = {name.lower() for name, _ in self.raw_headers}
+        self._close_delimited = not names & {b"content-length", b"transfer-encoding"}
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+        self.buffered += len(body)
+        if self.buffered > PAUSE_AT and self.transport is not None:
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # -- the request's side --------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        assert self.transport is not None
+        self._begin()
+        self.transport.write(data)
+
+    async def wait(self) -> None:
+        """Until the event loop has something new for the reader."""
+        if self.error is not None:
+            raise self.error
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+        if self.error is not None:
+            raise self.error
+
+    def take(self) -> bytes:
+        data = b"".join(self.body)
+        self.body.clear()
+        if self.buffered > PAUSE_AT and self.transport is not None:
+            self.transport.resume_reading()
+        self.buffered = 0
+        return data
+
+    @property
+    def reusable(self) -> bool:
+        return (
+            self.complete and self.keep_alive and not self.closed and not self.body
+        )  # fmt: skip
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail(self, error: HTTPClientError) -> None:
+        self.error = self.error or error
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class Response:
+    """A response whose headers are in; its body is read with `aread` or `aiter_lines`, and
+    `aclose` gives the connection back (when the body was read to its end) or drops it."""
+
+    def __init__(self, client: Client, connection: Connection, timeout: float | None) -> None:
+        self._client, self._connection, self._timeout = client, connection, timeout
+        self.url = connection.target.url
+        self.status_code = connection.parser.get_status_code()
+        self.raw_headers = connection.raw_headers
+        self.headers: Mapping[str, str] = _header_map(connection.raw_headers)
+        self.content = b""
+        encoding = self.headers.get("content-encoding", "identity").lower()
+        self._inflate = _decompressor(encoding, self.url)
+        self._closed = False
+
+    async def aread(self) -> bytes:
+        self.content = b"".join([part async for part in self.aiter_bytes()])
+        return self.content
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        while True:
+            data = connection.take()
+            if data:
+                yield self._inflate(data) if self._inflate else data
+            elif connection.complete:
+                return
+            else:
+                async with _limit(self._timeout, self.url):
+                    await connection.wait()
+
+    async def aiter_lines(self) -> AsyncIterator[str]:
+        """Lines as SSE splits them (LF, CRLF or CR), decoded as UTF-8."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pending = ""
+        async for data in self.aiter_bytes():
+            pending += decoder.decode(data)
+            lines, pending = _split_lines(pending)
+            for line in lines:
+                yield line
+        pending += decoder.decode(b"", final=True)
+        if pending:
+            yield pending.rstrip("\r")
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._client.release(self._connection)
+
+
+class Client:
+    """Kept-alive connections per origin, taken one per request and given back once its
+    response was read to the end."""
+
+    def __init__(self, tls: Callable[[], ssl.SSLContext]) -> None:
+        self._tls_factory = tls
+        self._tls: ssl.SSLContext | None = None
+        self._idle: dict[tuple[str, int, bool], list[Connection]] = {}
+
+    async def post(
+        self,
+        target: Target,
+        request: bytes,
+        *,
+        timeout: float | None,
+        sent: Callable[[], None],
+    ) -> Response:
+        """Send `request` (built by `request_bytes`); return once the response's headers are
+        in. A kept-alive connection the server closed in the meantime is replaced once."""
+        for fresh in (False, True):
+            connection = None if fresh else self._reuse(target)
+            if connection is None:
+                connection, fresh = await self._connect(target, timeout), True
+            try:
+                connection.send(request)
+                sent()
+                while not connection.head_done:
+                    async with _limit(timeout, target.url):
+                        await connection.wait()
+                return Response(self, connection, timeout)
+            except ReadError:
+                connection.abort()
+                if fresh or connection.heard:
+                    raise
+                # the server had dropped it while idle: it never saw this request
+            except BaseException:
+                connection.abort()
+                raise
+        raise AssertionError("unreachable: a fresh connection raises or answers")
+
+    def release(self, connection: Connection) -> None:
+        if not connection.reusable:
+            connection.abort()
+            return
+        connection.idle_since = time.monotonic()
+        target = connection.target
+        idle = self._idle.setdefault((target.host, target.port, target.tls), [])
+        if len(idle) >= IDLE_PER_ORIGIN:
+            connection.abort()
+            return
+        idle.append(connection)
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, {}
+        for connections in idle.values():
+            for connection in connections:
+                connection.abort()
+
+    def _reuse(self, target: Target) -> Connection | None:
+        idle = self._idle.get((target.host, target.port, target.tls))
+        too_old = time.monotonic() - KEEPALIVE_S
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and connection.idle_since > too_old:
+                return connection
+            connection.abort()
+        return None
+
+    async def _connect(self, target: Target, timeout: float | None) -> Connection:
+        loop = asyncio.get_running_loop()
+        tls = self._context() if target.tls else None
+        connection = Connection(target)
+        try:
+            async with _limit(timeout, target.url):
+                await loop.create_connection(
+                    lambda: connection, target.host, target.port, ssl=tls,
+                    server_hostname=target.host if tls else None,
+                )  # fmt: skip
+        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, unresolved, TLS
+            raise ConnectError(f"cannot connect to {target.authority} ({exc})", target.url) from exc
+        return connection
+
+    def _context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = self._tls_factory()
+        return self._tls
+
+
+def request_bytes(target: Target, path: str, headers: Sequence[tuple[str, str]]) -> bytes:
+    """The request line and headers, up to the body's length: the same for every request of
+    one client, so built once (`with_body` adds the rest)."""
+    if any("\r" in part or "\n" in part for header in headers for part in header):
+        raise InvalidURL("a header holds a line break", target.url)
+    lines = [f"POST {target.path}{path} HTTP/1.1", f"Host: {target.authority}"]
+    lines += [f"{name}: {value}" for name, value in headers if name.lower() != "host"]
+    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
+
+
+def with_body(head: bytes, body: bytes) -> bytes:
+    return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+
+
+def _limit(timeout: float | None, url: str) -> AbstractAsyncContextManager[object]:
+    return _Timeout(timeout, url) if timeout is not None else nullcontext()
+
+
+class _Timeout:
+    """asyncio.timeout, raising ReadTimeout (ours, for sdk_errors to map) instead."""
+
+    def __init__(self, seconds: float, url: str) -> None:
+        self._timeout = asyncio.timeout(seconds)
+        self._url = url
+
+    async def __aenter__(self) -> None:
+        await self._timeout.__aenter__()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self._timeout.__aexit__(*exc_info)  # type: ignore[arg-type]
+        except TimeoutError:
+            raise ReadTimeout("no answer within the timeout", self._url) from None
+
+
+def _header_map(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Names in lower case; a repeated header's values joined by ", " (as httpx does)."""
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _decompressor(encoding: str, url: str) -> Callable[[bytes], bytes] | None:
+    """We ask for no compression; a server that compresses anyway is decoded if it can be."""
+    if encoding in ("identity", ""):
+        return None
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 32).decompress  # gzip or zlib, by header
+    raise ReadError(f"the server sent a body encoded as {encoding!r}, which was not asked", url)
+
+
+def _split_lines(text: str) -> tuple[list[str], str]:
+    """Whole lines, and the rest (a CR at the very end may be half of a CRLF)."""
+    if "\r" in text:
+        keep_cr = text.endswith("\r")
+        text = text[:-1] if keep_cr else text
+        text = text.replace("\r\n", "\n").replace("\r", "\n") + ("\r" if keep_cr else "")
+    *lines, rest = text.split("\n")
+    return lines, rest
