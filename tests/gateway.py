@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llmroute.state import open_store
-from llmroute.state.base import decode_learned
 from tests.fakeprovider import FakeServer, Reply
 from tests.world import World, make_world
 
@@ -382,12 +381,12 @@ def in_flight(state: str) -> int:
     path = state[len("sqlite://") :]
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     try:
-        rows = db.execute("SELECT windows FROM learned").fetchall()
+        rows = db.execute("SELECT count(*) FROM pending").fetchall()
     except sqlite3.OperationalError:  # no table yet: nothing was ever reserved
         return 0
     finally:
         db.close()
-    return sum(len(decode_learned(text).pending) for (text,) in rows)
+    return int(rows[0][0])
 
 
 # -- load: many concurrent clients in a process of their own ----------------------------------

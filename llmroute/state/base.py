@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Protocol
 
 from llmroute.budget import (
@@ -87,7 +88,12 @@ class ReserveDecision:
     reservation: Reservation
     entry: UsageEntry | None
     learned: Learned
-    keep_after: float  # usage older than this no longer matters
+
+
+def keep_after(limits: Limits, learned: Learned, now: float) -> float:
+    """Usage at or before this time no longer matters: a store prunes it before deciding, so
+    that the widest window holds the whole log and its sum is the log's running total."""
+    return now - horizon(limits, learned, now)
 
 
 def decide_reservation(
@@ -97,30 +103,64 @@ def decide_reservation(
     cost: Cost,
     now: float,
 ) -> ReserveDecision:
-    keep_after = now - horizon(limits, learned, now)
     wait = free_at(log, learned, limits, cost, now)
     if wait is not None:
-        return ReserveDecision(Reservation(None, wait), None, learned, keep_after)
+        return ReserveDecision(Reservation(None, wait), None, learned)
     entry = UsageEntry(uuid.uuid4().hex[:16], now, cost.requests, cost.tokens)
-    return ReserveDecision(Reservation(entry.id), entry, learned.holding(entry, now), keep_after)
+    return ReserveDecision(Reservation(entry.id), entry, learned.holding(entry, now))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LearnedChange:
+    """What a store writes after a decision. The holds in flight (`pending`) change with every
+    reservation and answer, the rest of the learned record (windows, rates) rarely: stores
+    keep the holds apart, so that most updates leave the record as it is."""
+
+    record: Learned | None  # the record to store (its holds left out), or None: unchanged
+    held: tuple[UsageEntry, ...]  # holds to add
+    released: tuple[str, ...]  # holds to drop
+
+
+def learned_change(before: Learned, after: Learned) -> LearnedChange:
+    kept = (before.windows, before.rates, before.unlimited)
+    same = kept == (after.windows, after.rates, after.unlimited)
+    return LearnedChange(
+        record=None if same else replace(after, pending={}),
+        held=tuple(e for key, e in after.pending.items() if key not in before.pending),
+        released=tuple(key for key in before.pending if key not in after.pending),
+    )
 
 
 def encode_learned(learned: Learned) -> str:
+    """The record without its holds (stores keep them apart); `pending` stays, empty, for
+    older versions that read the same state."""
     return json.dumps({
         "windows": {name: vars(w) for name, w in learned.windows.items()},
-        "pending": {key: vars(e) for key, e in learned.pending.items()},
+        "pending": {},
         "rates": {key: vars(r) for key, r in learned.rates.items()},
         "unlimited": learned.unlimited,
     })  # fmt: skip
 
 
+@lru_cache(maxsize=1024)
 def decode_learned(text: str | None) -> Learned:
+    """A stored record; cached, as most reservations read back the one they wrote (a Learned
+    is frozen, and nobody changes its mappings). `pending` is read where an older version
+    kept its holds."""
     if not text:
         return Learned()
     data = json.loads(text)
     return Learned(
         windows={name: LearnedWindow(**fields) for name, fields in data["windows"].items()},
-        pending={key: UsageEntry(**fields) for key, fields in data["pending"].items()},
+        pending={key: UsageEntry(**fields) for key, fields in data.get("pending", {}).items()},
         rates={key: LearnedRate(**fields) for key, fields in data.get("rates", {}).items()},
         unlimited=bool(data.get("unlimited", False)),
     )
+
+
+def encode_entry(entry: UsageEntry) -> str:
+    return json.dumps(vars(entry))
+
+
+def decode_entry(text: str) -> UsageEntry:
+    return UsageEntry(**json.loads(text))

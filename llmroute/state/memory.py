@@ -6,10 +6,11 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from llmroute.budget import Cost, Finished, Learned, ListLog, UsageEntry, settled
+from llmroute.budget import Cost, Finished, Learned
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown, provider_of
-from llmroute.state.base import Reservation, Snapshot, decide_reservation
+from llmroute.state.base import Reservation, Snapshot, decide_reservation, keep_after
+from llmroute.state.usage import SortedUsage
 
 
 class MemoryStore:
@@ -18,7 +19,7 @@ class MemoryStore:
         self._cursors: dict[str, int] = {}
         self._cooldowns: dict[str, Cooldown] = {}
         self._failures: dict[str, int] = {}
-        self._usage: dict[str, list[UsageEntry]] = {}
+        self._usage: dict[str, SortedUsage] = {}
         self._learned: dict[str, Learned] = {}
 
     def advance_cursor(self, pool: str) -> int:
@@ -51,11 +52,12 @@ class MemoryStore:
 
     def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
         with self._lock:
-            log = ListLog(self._usage.get(scope, ()))
+            log = self._usage.setdefault(scope, SortedUsage())
             learned = self._learned.get(scope, Learned())
+            log.prune(keep_after(limits, learned, now))
             decision = decide_reservation(log, learned, limits, cost, now)
-            kept = [e for e in self._usage.get(scope, ()) if e.at > decision.keep_after]
-            self._usage[scope] = kept + ([decision.entry] if decision.entry else [])
+            if decision.entry is not None:
+                log.add(decision.entry)
             self._learned[scope] = decision.learned
             return decision.reservation
 
@@ -65,9 +67,8 @@ class MemoryStore:
             self._learned[scope] = learned.heard(
                 done.windows, done.entry_id, now, answered=done.heard
             )
-            self._usage[scope] = [
-                settled(e, done) if e.id == done.entry_id else e for e in self._usage.get(scope, ())
-            ]
+            if scope in self._usage:
+                self._usage[scope].settle(done)
 
     def snapshot(self, now: float) -> Snapshot:
         with self._lock:
@@ -75,7 +76,7 @@ class MemoryStore:
                 cooldowns=[c for c in self._cooldowns.values() if c.until > now],
                 failures=dict(self._failures),
                 learned={s: v for s, v in self._learned.items() if v.windows or v.rates},
-                usage={s: list(e) for s, e in self._usage.items() if e},
+                usage={s: list(log.entries) for s, log in self._usage.items() if log},
                 cursors=dict(self._cursors),
             )
 

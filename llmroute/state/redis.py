@@ -11,17 +11,23 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from llmroute.budget import Cost, Finished, ListLog, UsageEntry, settled
+from llmroute.budget import Cost, Finished, Learned, ListLog, settled
 from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown, provider_of
 from llmroute.state.base import (
+    LearnedChange,
     Reservation,
     Snapshot,
     decide_reservation,
+    decode_entry,
     decode_learned,
+    encode_entry,
     encode_learned,
+    keep_after,
+    learned_change,
 )
 
 FOREVER_STORED = 1e18  # JSON has no infinity
@@ -41,6 +47,10 @@ class RedisStore:
 
     def _usage(self, scope: str) -> str:
         return f"{self.ns}:usage:{scope}"
+
+    def _pending(self, scope: str) -> str:
+        """The scope's holds in flight, apart from its learned record that rarely changes."""
+        return f"{self.ns}:pending:{scope}"
 
     def advance_cursor(self, pool: str) -> int:
         return int(self._redis.hincrby(self._cursors, pool, 1)) - 1
@@ -73,52 +83,65 @@ class RedisStore:
         self._redis.hdel(self._failures, scope)
 
     def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
-        usage_key = self._usage(scope)
+        usage_key, pending_key = self._usage(scope), self._pending(scope)
 
         def update(pipe: Any) -> Reservation:
-            entries = [_decode_entry(v) for v in pipe.hvals(usage_key)]
-            learned = decode_learned(pipe.hget(self._learned, scope))
-            decision = decide_reservation(ListLog(entries), learned, limits, cost, now)
-            stale = [e.id for e in entries if e.at <= decision.keep_after]
+            entries = [decode_entry(v) for v in pipe.hvals(usage_key)]
+            learned = self._load_learned(pipe, scope)
+            cut = keep_after(limits, learned, now)
+            log = ListLog(e for e in entries if e.at > cut)
+            decision = decide_reservation(log, learned, limits, cost, now)
+            stale = [e.id for e in entries if e.at <= cut]
             pipe.multi()
             if stale:
                 pipe.hdel(usage_key, *stale)
             if decision.entry is not None:
-                pipe.hset(usage_key, decision.entry.id, json.dumps(vars(decision.entry)))
-            if decision.learned != learned:
-                pipe.hset(self._learned, scope, encode_learned(decision.learned))
+                pipe.hset(usage_key, decision.entry.id, encode_entry(decision.entry))
+            self._store_learned(pipe, scope, learned_change(learned, decision.learned))
             return decision.reservation
 
         result: Reservation = self._redis.transaction(
-            update, usage_key, self._learned, value_from_callable=True
+            update, usage_key, pending_key, self._learned, value_from_callable=True
         )
         return result
 
     def finish(self, scope: str, done: Finished, now: float) -> None:
-        usage_key = self._usage(scope)
+        usage_key, pending_key = self._usage(scope), self._pending(scope)
 
         def update(pipe: Any) -> None:
-            learned = decode_learned(pipe.hget(self._learned, scope))
+            learned = self._load_learned(pipe, scope)
             raw = pipe.hget(usage_key, done.entry_id)
+            heard = learned.heard(done.windows, done.entry_id, now, answered=done.heard)
             pipe.multi()
-            pipe.hset(
-                self._learned,
-                scope,
-                encode_learned(
-                    learned.heard(done.windows, done.entry_id, now, answered=done.heard)
-                ),
-            )
+            self._store_learned(pipe, scope, learned_change(learned, heard))
             if raw is not None:
-                entry = settled(_decode_entry(raw), done)
-                pipe.hset(usage_key, done.entry_id, json.dumps(vars(entry)))
+                entry = settled(decode_entry(raw), done)
+                pipe.hset(usage_key, done.entry_id, encode_entry(entry))
 
-        self._redis.transaction(update, self._learned, usage_key)
+        self._redis.transaction(update, self._learned, usage_key, pending_key)
+
+    def _load_learned(self, pipe: Any, scope: str) -> Learned:
+        """The scope's learned record with its holds in flight (an older version kept them
+        inside the record: those count too, until the record is written again)."""
+        learned = decode_learned(pipe.hget(self._learned, scope))
+        held = {e.id: e for e in map(decode_entry, pipe.hvals(self._pending(scope)))}
+        if not held:
+            return learned
+        return replace(learned, pending={**learned.pending, **held})
+
+    def _store_learned(self, pipe: Any, scope: str, change: LearnedChange) -> None:
+        if change.record is not None:
+            pipe.hset(self._learned, scope, encode_learned(change.record))
+        if change.released:
+            pipe.hdel(self._pending(scope), *change.released)
+        if change.held:
+            pipe.hset(self._pending(scope), mapping={e.id: encode_entry(e) for e in change.held})
 
     def snapshot(self, now: float) -> Snapshot:
         prefix = f"{self.ns}:usage:"
         usage = {
             key[len(prefix) :]: sorted(
-                (_decode_entry(v) for v in self._redis.hvals(key)), key=lambda e: e.at
+                (decode_entry(v) for v in self._redis.hvals(key)), key=lambda e: e.at
             )
             for key in self._redis.scan_iter(match=f"{_glob_escape(prefix)}*")
         }
@@ -126,7 +149,9 @@ class RedisStore:
         return Snapshot(
             cooldowns=[c for c in cooldowns if c.until > now],
             failures={s: int(n) for s, n in self._redis.hgetall(self._failures).items()},
-            learned={s: decode_learned(w) for s, w in self._redis.hgetall(self._learned).items()},
+            learned={
+                s: self._load_learned(self._redis, s) for s in self._redis.hkeys(self._learned)
+            },
             usage={s: e for s, e in usage.items() if e},
             cursors={p: int(v) for p, v in self._redis.hgetall(self._cursors).items()},
         )
@@ -141,10 +166,10 @@ class RedisStore:
             if fields:
                 removed = int(self._redis.hdel(table, *fields))
                 cleared += removed if table == self._cooldowns else 0
-        prefix = f"{self.ns}:usage:"
-        for key in self._redis.scan_iter(match=f"{_glob_escape(prefix)}*"):
-            if doomed(key[len(prefix) :]):
-                self._redis.delete(key)
+        for prefix in (f"{self.ns}:usage:", f"{self.ns}:pending:"):
+            for key in self._redis.scan_iter(match=f"{_glob_escape(prefix)}*"):
+                if doomed(key[len(prefix) :]):
+                    self._redis.delete(key)
         return cleared
 
     def close(self) -> None:
@@ -161,10 +186,6 @@ def _decode_cooldown(raw: str) -> Cooldown:
     if fields["until"] >= FOREVER_STORED:
         fields["until"] = math.inf
     return Cooldown(**fields)
-
-
-def _decode_entry(raw: str) -> UsageEntry:
-    return UsageEntry(**json.loads(raw))
 
 
 def _glob_escape(text: str) -> str:

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from llmroute.budget import Cost, Finished, Learned, UsageEntry
@@ -19,29 +20,60 @@ from llmroute.config import Limits
 from llmroute.cooldowns import Cooldown, provider_of
 from llmroute.errors import StateFileError
 from llmroute.state.base import (
+    LearnedChange,
     Reservation,
     Snapshot,
     decide_reservation,
     decode_learned,
     encode_learned,
+    keep_after,
+    learned_change,
 )
 
 BUSY_TIMEOUT_MS = 60_000
 
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS cooldowns (
-    scope TEXT PRIMARY KEY, until REAL NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS failures (scope TEXT PRIMARY KEY, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS usage (
-    id TEXT PRIMARY KEY, scope TEXT NOT NULL, at REAL NOT NULL,
-    requests INTEGER NOT NULL, tokens INTEGER NOT NULL);
-DROP INDEX IF EXISTS usage_scope_at;
--- covering: the per-reservation sums read the index alone, not one table row per entry
-CREATE INDEX IF NOT EXISTS usage_window ON usage (scope, at, requests, tokens);
-CREATE TABLE IF NOT EXISTS learned (scope TEXT PRIMARY KEY, windows TEXT NOT NULL);
-"""
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS cursors (pool TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS cooldowns (
+        scope TEXT PRIMARY KEY, until REAL NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS failures (scope TEXT PRIMARY KEY, count INTEGER NOT NULL)",
+    # A scope's log in time order, one B-tree: a window's sums read a range of it, and every
+    # page a commit touches is written to the WAL (a table with a rowid and indexes is three).
+    """CREATE TABLE IF NOT EXISTS usage_log (
+        scope TEXT NOT NULL, at REAL NOT NULL, id TEXT NOT NULL,
+        requests INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY (scope, at, id)
+    ) WITHOUT ROWID""",
+    # The whole log's sums, kept as it changes: the widest window's sum costs one row.
+    """CREATE TABLE IF NOT EXISTS usage_totals (
+        scope TEXT PRIMARY KEY, requests INTEGER NOT NULL, tokens INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    """CREATE TRIGGER IF NOT EXISTS usage_added AFTER INSERT ON usage_log BEGIN
+        INSERT INTO usage_totals VALUES (new.scope, new.requests, new.tokens)
+        ON CONFLICT(scope) DO UPDATE SET requests = requests + excluded.requests,
+                                         tokens = tokens + excluded.tokens;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_removed AFTER DELETE ON usage_log BEGIN
+        UPDATE usage_totals SET requests = requests - old.requests, tokens = tokens - old.tokens
+        WHERE scope = old.scope;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_settled AFTER UPDATE ON usage_log BEGIN
+        UPDATE usage_totals SET requests = requests - old.requests, tokens = tokens - old.tokens
+        WHERE scope = old.scope;
+        UPDATE usage_totals SET requests = requests + new.requests, tokens = tokens + new.tokens
+        WHERE scope = new.scope;
+    END""",
+    "CREATE TABLE IF NOT EXISTS learned (scope TEXT PRIMARY KEY, windows TEXT NOT NULL)",
+    # The holds in flight, apart from the learned record that rarely changes. Tables without
+    # rowids are one B-tree each: every page a commit touches is written to the WAL.
+    """CREATE TABLE IF NOT EXISTS pending (
+        scope TEXT NOT NULL, id TEXT NOT NULL, at REAL NOT NULL,
+        requests INTEGER NOT NULL, tokens INTEGER NOT NULL, PRIMARY KEY (scope, id)
+    ) WITHOUT ROWID""",
+)
+# 1: the log in `usage_log` with running totals, holds in `pending` (before: a `usage` table,
+# and holds inside the learned record)
+SCHEMA_VERSION = 1
 
 
 class SQLiteStore:
@@ -59,9 +91,10 @@ class SQLiteStore:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, not torn
         with self._write(opening=True) as db:  # its errors are open_sqlite's to judge
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+            for statement in SCHEMA:
+                db.execute(statement)
+            if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                _migrate(db)
 
     @contextmanager
     def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
@@ -143,34 +176,29 @@ class SQLiteStore:
     def reserve(self, scope: str, limits: Limits, cost: Cost, now: float) -> Reservation:
         with self._write() as db:
             learned = _load_learned(db, scope)
-            decision = decide_reservation(_SQLLog(db, scope), learned, limits, cost, now)
             db.execute(
-                "DELETE FROM usage WHERE scope = ? AND at <= ?", (scope, decision.keep_after)
+                "DELETE FROM usage_log WHERE scope = ? AND at <= ?",
+                (scope, keep_after(limits, learned, now)),
             )
+            decision = decide_reservation(_SQLLog(db, scope), learned, limits, cost, now)
             if decision.entry is not None:
-                e = decision.entry
                 db.execute(
-                    "INSERT INTO usage VALUES (?, ?, ?, ?, ?)",
-                    (e.id, scope, e.at, e.requests, e.tokens),
+                    "INSERT INTO usage_log VALUES (?, ?, ?, ?, ?)", _row(scope, decision.entry)
                 )
-            if decision.learned != learned:
-                _store_learned(db, scope, decision.learned)
+            _store_learned(db, scope, learned_change(learned, decision.learned))
         return decision.reservation
 
     def finish(self, scope: str, done: Finished, now: float) -> None:
         with self._write() as db:
             learned = _load_learned(db, scope)
-            _store_learned(
-                db, scope, learned.heard(done.windows, done.entry_id, now, answered=done.heard)
-            )
-            db.execute(
-                "UPDATE usage SET at = max(at, ?), tokens = coalesce(?, tokens) WHERE id = ?",
-                (done.sent_at, done.tokens, done.entry_id),
-            )
+            heard = learned.heard(done.windows, done.entry_id, now, answered=done.heard)
+            _store_learned(db, scope, learned_change(learned, heard))
+            _settle(db, scope, done, learned.pending.get(done.entry_id))
 
     def snapshot(self, now: float) -> Snapshot:
         usage: dict[str, list[UsageEntry]] = {}
-        for row in self._read("SELECT id, at, requests, tokens, scope FROM usage ORDER BY at"):
+        rows = self._read("SELECT id, at, requests, tokens, scope FROM usage_log ORDER BY at")
+        for row in rows:
             usage.setdefault(str(row[4]), []).append(_entry(row))
         return Snapshot(
             cooldowns=[
@@ -181,7 +209,8 @@ class SQLiteStore:
             ],
             failures={str(s): int(str(n)) for s, n in self._read("SELECT * FROM failures")},
             learned={
-                str(s): decode_learned(str(w)) for s, w in self._read("SELECT * FROM learned")
+                str(s): _with_pending(decode_learned(str(w)), self._read(PENDING_OF, (s,)))
+                for s, w in self._read("SELECT * FROM learned")
             },
             usage=usage,
             cursors={str(p): int(str(v)) for p, v in self._read("SELECT * FROM cursors")},
@@ -191,7 +220,8 @@ class SQLiteStore:
         cleared = 0
         with self._write() as db:
             for table, column in (("cooldowns", "scope"), ("failures", "scope"),
-                                  ("usage", "scope"), ("learned", "scope"),
+                                  ("usage_log", "scope"), ("usage_totals", "scope"),
+                                  ("learned", "scope"), ("pending", "scope"),
                                   ("cursors", "pool")):  # fmt: skip
                 keys = {str(k) for (k,) in db.execute(f"SELECT DISTINCT {column} FROM {table}")}
                 doomed = [k for k in keys if provider is None or provider_of(k) == provider]
@@ -206,25 +236,41 @@ class SQLiteStore:
 
 
 class _SQLLog:
-    """A scope's usage, summed by SQLite over the (scope, at) index."""
+    """A scope's usage: the whole log's sums from its running totals, a narrower window's
+    summed by SQLite over the (scope, at) index."""
 
     def __init__(self, db: sqlite3.Connection, scope: str) -> None:
         self.db, self.scope = db, scope
+        self._whole: tuple[float | None, int, int] | None = None
 
     def used(self, dimension: str, since: float) -> int:
+        oldest, requests, tokens = self._totals()
+        if oldest is None or since < oldest:  # the window holds the whole log
+            return requests if dimension == "requests" else tokens
         column = "requests" if dimension == "requests" else "tokens"
         (total,) = self.db.execute(
-            f"SELECT coalesce(sum({column}), 0) FROM usage WHERE scope = ? AND at > ?",
+            f"SELECT coalesce(sum({column}), 0) FROM usage_log WHERE scope = ? AND at > ?",
             (self.scope, since),
         ).fetchone()
         return int(total)
 
     def oldest_first(self, since: float) -> list[UsageEntry]:
         rows = self.db.execute(
-            "SELECT id, at, requests, tokens FROM usage WHERE scope = ? AND at > ? ORDER BY at",
+            "SELECT id, at, requests, tokens FROM usage_log WHERE scope = ? AND at > ? ORDER BY at",
             (self.scope, since),
         ).fetchall()
         return [_entry(r) for r in rows]
+
+    def _totals(self) -> tuple[float | None, int, int]:
+        """The oldest entry's time and the log's sums."""
+        if self._whole is None:
+            row = self.db.execute(
+                "SELECT (SELECT at FROM usage_log WHERE scope = ?1 ORDER BY at LIMIT 1), "
+                "requests, tokens FROM usage_totals WHERE scope = ?1",
+                (self.scope,),
+            ).fetchone()
+            self._whole = (row[0], int(row[1]), int(row[2])) if row else (None, 0, 0)
+        return self._whole
 
 
 def _cooldown(row: tuple[object, ...]) -> Cooldown:
@@ -236,14 +282,71 @@ def _entry(row: tuple[object, ...]) -> UsageEntry:
     return UsageEntry(str(row[0]), float(str(row[1])), int(str(row[2])), int(str(row[3])))
 
 
-def _load_learned(db: sqlite3.Connection, scope: str) -> Learned:
-    row = db.execute("SELECT windows FROM learned WHERE scope = ?", (scope,)).fetchone()
-    return decode_learned(row[0] if row else None)
+PENDING_OF = "SELECT id, at, requests, tokens FROM pending WHERE scope = ?"
 
 
-def _store_learned(db: sqlite3.Connection, scope: str, learned: Learned) -> None:
+def _row(scope: str, e: UsageEntry) -> tuple[object, ...]:
+    return (scope, e.at, e.id, e.requests, e.tokens)
+
+
+def _held(scope: str, e: UsageEntry) -> tuple[object, ...]:
+    return (scope, e.id, e.at, e.requests, e.tokens)
+
+
+def _settle(db: sqlite3.Connection, scope: str, done: Finished, held: UsageEntry | None) -> None:
+    """Stamp the entry when it was sent, with the tokens counted. Its hold tells where it is
+    in the log; without one (held past its time, or the state was reset) it is looked for."""
+    where = "scope = ? AND id = ?" if held is None else "scope = ? AND at = ? AND id = ?"
+    key = (scope, done.entry_id) if held is None else (scope, held.at, done.entry_id)
     db.execute(
-        "INSERT INTO learned VALUES (?, ?) "
-        "ON CONFLICT(scope) DO UPDATE SET windows = excluded.windows",
-        (scope, encode_learned(learned)),
+        f"UPDATE usage_log SET at = max(at, ?), tokens = coalesce(?, tokens) WHERE {where}",
+        (done.sent_at, done.tokens, *key),
     )
+
+
+def _load_learned(db: sqlite3.Connection, scope: str) -> Learned:
+    """The scope's learned record with its holds in flight."""
+    row = db.execute("SELECT windows FROM learned WHERE scope = ?", (scope,)).fetchone()
+    return _with_pending(
+        decode_learned(row[0] if row else None), db.execute(PENDING_OF, (scope,)).fetchall()
+    )
+
+
+def _with_pending(learned: Learned, rows: list[tuple[object, ...]]) -> Learned:
+    if not rows:
+        return learned
+    return replace(learned, pending={**learned.pending, **{str(r[0]): _entry(r) for r in rows}})
+
+
+def _store_learned(db: sqlite3.Connection, scope: str, change: LearnedChange) -> None:
+    if change.record is not None:
+        db.execute(
+            "INSERT INTO learned VALUES (?, ?) "
+            "ON CONFLICT(scope) DO UPDATE SET windows = excluded.windows",
+            (scope, encode_learned(change.record)),
+        )
+    if change.released:
+        db.executemany(
+            "DELETE FROM pending WHERE scope = ? AND id = ?", [(scope, k) for k in change.released]
+        )
+    if change.held:
+        db.executemany(
+            "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?)",
+            [_held(scope, e) for e in change.held],
+        )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """A file of an older version: its log moves to `usage_log` (the old table stays, empty,
+    for processes of that version still running), and its holds out of the learned records."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'usage'").fetchone():
+        db.execute(
+            "INSERT OR IGNORE INTO usage_log SELECT scope, at, id, requests, tokens FROM usage"
+        )
+        db.execute("DELETE FROM usage")
+    for scope, text in db.execute("SELECT scope, windows FROM learned").fetchall():
+        learned = decode_learned(text)
+        if learned.pending:  # the record is written again without them
+            held = tuple(learned.pending.values())
+            _store_learned(db, scope, LearnedChange(record=learned, held=held, released=()))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
