@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import socket
 import ssl
 import time
 import zlib
@@ -336,18 +337,33 @@ class Client:
         return None
 
     async def _connect(self, target: Target, timeout: float | None) -> Connection:
-        loop = asyncio.get_running_loop()
-        tls = self._context() if target.tls else None
         connection = Connection(target)
         try:
             async with _limit(timeout, target.url):
-                await loop.create_connection(
-                    lambda: connection, target.host, target.port, ssl=tls,
-                    server_hostname=target.host if tls else None,
-                )  # fmt: skip
-        except (OSError, ssl.SSLError) as exc:  # refused, unreachable, unresolved, TLS
+                await self._open(connection, target)
+        except OSError as exc:  # refused, unreachable, unresolved, TLS (an OSError too)
             raise ConnectError(f"cannot connect to {target.authority} ({exc})", target.url) from exc
         return connection
+
+    async def _open(self, connection: Connection, target: Target) -> None:
+        """Each address the name resolves to, in turn. A server that is down refuses on all
+        of them (`localhost`: ::1 and 127.0.0.1), and that is said as one refusal: asyncio
+        would say "Multiple exceptions" and lose what they were."""
+        loop = asyncio.get_running_loop()
+        tls = self._context() if target.tls else None
+        addresses = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        failures: list[OSError] = []
+        for family, _, _, _, address in addresses:
+            try:
+                await loop.create_connection(
+                    lambda: connection, str(address[0]), int(address[1]), family=family,
+                    ssl=tls, server_hostname=target.host if tls else None,
+                )  # fmt: skip
+                return
+            except OSError as exc:
+                failures.append(exc)
+        refused = [f for f in failures if isinstance(f, ConnectionRefusedError)]
+        raise refused[0] if len(refused) == len(failures) else failures[-1]
 
     def _context(self) -> ssl.SSLContext:
         if self._tls is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -243,6 +244,28 @@ async def test_a_refused_connection_says_refused() -> None:
     failure = classify(raised.value, now=0.0, redact=str)
     assert failure is not None and failure.provider_down
     assert failure.message == "connection refused"
+
+
+async def test_a_name_with_two_addresses_both_refusing_says_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ports = []
+    for _ in range(2):  # two closed ports: two refusals with different messages
+        listening = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        ports.append(listening.sockets[0].getsockname()[1])
+        listening.close()
+        await listening.wait_closed()
+    loop = asyncio.get_running_loop()
+
+    async def two_addresses(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", p)) for p in ports]
+
+    monkeypatch.setattr(loop, "getaddrinfo", two_addresses)
+    async with client() as lean:
+        with pytest.raises(openai.APIConnectionError) as raised, sdk_errors():
+            await post(lean, f"http://localhost:{ports[0]}/v1")
+    failure = classify(raised.value, now=0.0, redact=str)
+    assert failure is not None and failure.message == "connection refused"
 
 
 @pytest.fixture(scope="module")
