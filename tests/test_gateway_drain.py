@@ -49,7 +49,7 @@ class Stopping:
     def refuses_connections(self) -> bool:
         try:
             socket.create_connection(("127.0.0.1", self.gateway.port), timeout=1).close()
-        except ConnectionRefusedError:
+        except (ConnectionRefusedError, ConnectionResetError):  # reset: caught as it closed
             return True
         return False
 
