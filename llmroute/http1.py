@@ -106,6 +106,7 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, target: Target) -> None:
         self.target = target
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.idle_since = 0.0
@@ -329,8 +330,11 @@ class Client:
     def _reuse(self, target: Target) -> Connection | None:
         idle = self._idle.get((target.host, target.port, target.tls))
         too_old = time.monotonic() - KEEPALIVE_S
+        loop = asyncio.get_running_loop()
         while idle:
             connection = idle.pop()
+            if connection.loop is not loop:  # a router used again under a new event loop
+                continue  # its loop is gone, and the connection with it
             if not connection.closed and connection.idle_since > too_old:
                 return connection
             connection.abort()

@@ -9,8 +9,11 @@ import asyncio
 import gzip
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import openai
 import pytest
@@ -151,6 +154,38 @@ async def test_a_connection_whose_response_was_not_read_is_not_reused() -> None:
         assert await again.aread() == big  # a new connection, and its first response
         await again.aclose()
     assert running.connections == 2
+
+
+TWO_LOOPS = """
+import asyncio, ssl
+from llmroute import http1
+from tests.fakeprovider import FakeServer
+
+with FakeServer() as server:
+    provider = server.provider("p", dialect="openai")
+    provider.key("k")
+    target = http1.Target.parse(provider.base_url)
+    head = http1.request_bytes(target, "chat/completions", [("authorization", "Bearer k")])
+    lean = http1.Client(tls=ssl.create_default_context)
+
+    async def ask():
+        body = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+        response = await lean.post(target, http1.with_body(head, body), timeout=5,
+                                   sent=lambda: None)
+        await response.aread()
+        await response.aclose()
+        return response.status_code
+
+    # The first loop leaves a pooled connection behind; the second cannot use it.
+    print(asyncio.run(ask()), asyncio.run(ask()))
+"""
+
+
+def test_a_client_used_again_under_a_new_event_loop_connects_afresh() -> None:
+    # In a process of its own: the first loop's socket is abandoned with that loop.
+    done = subprocess.run([sys.executable, "-c", TWO_LOOPS], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert done.stdout.split() == ["200", "200"], done.stderr
 
 
 @pytest.mark.parametrize(
