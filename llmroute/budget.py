@@ -10,6 +10,7 @@ aside (`pending`) and subtracted, as the provider cannot know of it yet.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -144,8 +145,9 @@ def horizon(limits: Limits, learned: Learned, now: float) -> float:
 
 class UsageLog(Protocol):
     """What a store knows of a scope's recent requests. Sums are asked for on every
-    reservation and must be cheap (a store can answer them with an index); the entries
-    themselves only when a limit is reached, to tell when it frees."""
+    reservation and must be cheap: the whole log's (`since` before its oldest entry) at once,
+    from running totals; a window's from an index. The entries themselves only when a limit
+    is reached, to tell when it frees."""
 
     def used(self, dimension: str, since: float) -> int: ...
 
@@ -209,6 +211,8 @@ def _rate_free_at(
 ) -> float | None:
     if units <= 0 or units > rate.count:
         return None  # nothing to count, or it can never fit: the provider will say 413
+    if fits_whole_log(log, dimension, units, rate.count):
+        return None
     window = padded(rate.window_s)
     excess = log.used(dimension, now - window) + units - rate.count
     if excess <= 0:
@@ -218,6 +222,13 @@ def _rate_free_at(
         if excess <= 0:
             return entry.at + window
     return now + window  # unreachable with a consistent log; be safe
+
+
+def fits_whole_log(log: UsageLog, dimension: str, units: int, count: int) -> bool:
+    """Whatever the window, `units` fit when they fit beside the whole log: a store keeps the
+    whole log's sums at hand (its widest window), while a narrower window's sum reads its
+    range of entries, one per request of that window."""
+    return log.used(dimension, -math.inf) + units <= count
 
 
 def _learned_rate_free_at(log: UsageLog, rate: LearnedRate, cost: Cost, now: float) -> float | None:
@@ -233,7 +244,7 @@ def _bucket_free_at(
     """A bucket of `rate.count` refilled continuously over the window, replayed over the log:
     its level now is the least, over each entry since, of capacity + refill since it − what
     went since (it starts full). Refilled over the padded window: never ahead of the provider."""
-    if units <= 0 or units > rate.count:
+    if units <= 0 or units > rate.count or fits_whole_log(log, dimension, units, rate.count):
         return None
     since = now - 2 * padded(rate.window_s)
     if log.used(dimension, since) + units <= rate.count:

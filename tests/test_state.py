@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from llmroute.config import Limits
 from llmroute.cooldowns import FOREVER, Cooldown
 from llmroute.errors import ConfigError
 from llmroute.rate import Rate
-from llmroute.state import StateStore, open_store
+from llmroute.state import StateStore, open_store, sqlite
+from tests.gateway import wait_until
 from tests.stores import redis_url, store_url
 
 __all__ = ["redis_url"]  # a fixture, used through request.getfixturevalue
@@ -121,3 +123,40 @@ def test_snapshot_and_clear(store: StateStore) -> None:
 def test_unknown_store_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not one of"):
         open_store("postgres://x")
+
+
+def test_every_store_takes_upkeep_in_background(store: StateStore) -> None:
+    store.upkeep_in_background()
+    store.upkeep_in_background()  # once is enough: a second call changes nothing
+    assert store.reserve("b", LIMITS, Cost(), NOW).granted
+
+
+def rows_in_the_file_itself(path: Path) -> int:
+    """Usage rows in the database file, not counting what only its WAL holds yet."""
+    db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    try:
+        return int(db.execute("SELECT count(*) FROM usage_log").fetchone()[0])
+    except sqlite3.OperationalError:  # not even the table: the file is all in the WAL yet
+        return 0
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("upkeep", [False, True])
+def test_a_long_running_process_checkpoints_in_a_thread_of_its_own(
+    upkeep: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite, "CHECKPOINT_EVERY_S", 0.02)
+    path = tmp_path / "state.sqlite3"
+    store = sqlite.SQLiteStore(path)
+    if upkeep:
+        store.upkeep_in_background()
+    try:
+        for i in range(20):  # a few pages: far from the 1000 at which a commit checkpoints
+            assert store.reserve("b", Limits(requests=(Rate(100, 60.0),)), Cost(), NOW + i).granted
+        if upkeep:  # the checkpointer copies them into the file itself, soon
+            wait_until(lambda: rows_in_the_file_itself(path) == 20, 5, "a checkpoint")
+        else:  # without it, they stay in the WAL until a commit crosses 1000 pages
+            assert rows_in_the_file_itself(path) == 0
+    finally:
+        store.close()

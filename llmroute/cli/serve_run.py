@@ -52,6 +52,7 @@ def _serve(o: ServeOptions) -> int:
             "your keys; give --token (or LLMROUTE_SERVER_TOKEN), or listen on 127.0.0.1"
         )
     setup = open_setup(o.config, store=open_store(o.state) if o.state else None)
+    setup.store.upkeep_in_background()  # one long-running process serving every request
     router = Router(setup, log=o.log.policy("serve", content_default=False))
     listener = _listen(o.host, o.port)
     url = _url(o.host, listener.getsockname()[1])

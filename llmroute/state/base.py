@@ -80,6 +80,10 @@ class StateStore(Protocol):
     def clear(self, provider: str | None = None) -> int:
         """Forget everything about one provider, or all; return how many cooldowns went."""
 
+    def upkeep_in_background(self) -> None:
+        """This process serves many requests (the gateway): do what upkeep the backend can
+        away from them. A short-lived process leaves it to its writes."""
+
     def close(self) -> None: ...
 
 

@@ -94,5 +94,8 @@ class MemoryStore:
                     del table[scope]
             return cleared
 
+    def upkeep_in_background(self) -> None:
+        pass  # nothing to keep up
+
     def close(self) -> None:
         pass

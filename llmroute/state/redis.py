@@ -172,6 +172,9 @@ class RedisStore:
                     self._redis.delete(key)
         return cleared
 
+    def upkeep_in_background(self) -> None:
+        pass  # nothing to keep up
+
     def close(self) -> None:
         self._redis.close()
 
