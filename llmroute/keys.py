@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 
 def mask(secret: str) -> str:
@@ -25,7 +26,7 @@ class ApiKey:
     def masked(self) -> str:
         return mask(self.secret) if self.env_var else "(no key)"
 
-    @property
+    @cached_property  # asked for by every scope of every attempt
     def fingerprint(self) -> str:
         """A short, one-way id of the secret: state about a key is void once the key changes."""
         return hashlib.sha256(self.secret.encode()).hexdigest()[:12]
