@@ -4,6 +4,7 @@ An attempt makes four store calls: `cooldowns` (is the candidate cooling down), 
 `finish` and `note_success`. Each scope is first filled with N settled attempts spread over
 the last 50 s of a `100000/minute` limit (budget is plentiful throughout), then measured with
 and without OpenAI-style rate-limit headers on each answer (which teach narrower rates).
+`sqlite+bg` is the SQLite store as `serve` opens it, checkpointing in a thread of its own.
 
     python -m benchmarks.store [-n 500] [--sizes 100,1000,5000] [--redis redis://127.0.0.1:6379/15]
 
@@ -71,9 +72,15 @@ def measure(store: StateStore, size: int, n: int, headers: Mapping[str, str]) ->
 
 
 def stores(redis_url: str | None, tmp: Path) -> dict[str, Callable[[], StateStore]]:
+    def sqlite_upkept() -> StateStore:  # as `serve` opens it: checkpoints in a thread
+        store = SQLiteStore(tmp / f"state-{time.monotonic_ns()}.sqlite3")
+        store.upkeep_in_background()
+        return store
+
     found: dict[str, Callable[[], StateStore]] = {
         "memory": MemoryStore,
         "sqlite": lambda: SQLiteStore(tmp / f"state-{time.monotonic_ns()}.sqlite3"),
+        "sqlite+bg": sqlite_upkept,
     }
     if redis_url:
         from llmroute.state.redis import RedisStore
