@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import select
 import socket
 import ssl
 import time
@@ -120,6 +121,7 @@ class Connection(asyncio.Protocol):
         self.buffered = 0
         self.heard = False  # any byte of this response came
         self.head_done = self.complete = self.keep_alive = False
+        self.sending = False  # a request is out, its response not all in
         self.error: HTTPClientError | None = None
         self._close_delimited = False
 
@@ -129,6 +131,10 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
+        if self.complete or not self.sending:  # nothing was asked: the stream is out of step
+            self._fail(ReadError("the server sent data that nothing asked for", self.target.url))
+            self.abort()
+            return
         self.heard = True
         try:
             self.parser.feed_data(data)
@@ -154,6 +160,8 @@ class Connection(asyncio.Protocol):
         self.raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if self._interim():
+            return
         self.head_done = True
         self.keep_alive = self.parser.should_keep_alive()  # the parser's own answer, now
         names = {name.lower() for name, _ in self.raw_headers}
@@ -168,14 +176,21 @@ class Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
-        self.complete = True
+        if self._interim():  # 100 Continue, 103 Early Hints: the answer is still to come
+            self.raw_headers = []
+            return
+        self.complete, self.sending = True, False
         self._wake()
+
+    def _interim(self) -> bool:
+        return 100 <= self.parser.get_status_code() < 200
 
     # -- the request's side --------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
         assert self.transport is not None
         self._begin()
+        self.sending = True
         self.transport.write(data)
 
     async def wait(self) -> None:
@@ -197,6 +212,17 @@ class Connection(asyncio.Protocol):
             self.transport.resume_reading()
         self.buffered = 0
         return data
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to read on the socket: a server that closed it meanwhile (or sent anything
+        at all) makes it readable, whether or not the event loop has seen that yet."""
+        assert self.transport is not None
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return True
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        return not readable
 
     @property
     def reusable(self) -> bool:
@@ -230,7 +256,7 @@ class Response:
         self.headers: Mapping[str, str] = _header_map(connection.raw_headers)
         self.content = b""
         encoding = self.headers.get("content-encoding", "identity").lower()
-        self._inflate = _decompressor(encoding, self.url)
+        self._inflater = _inflater(encoding, self.url)
         self._closed = False
 
     async def aread(self) -> bytes:
@@ -239,15 +265,21 @@ class Response:
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         connection = self._connection
-        while True:
-            data = connection.take()
-            if data:
-                yield self._inflate(data) if self._inflate else data
-            elif connection.complete:
-                return
-            else:
-                async with _limit(self._timeout, self.url):
-                    await connection.wait()
+        try:
+            while True:
+                data = connection.take()
+                if data:
+                    yield self._inflater.feed(data) if self._inflater else data
+                elif connection.complete:
+                    if self._inflater:
+                        self._inflater.finish()
+                    return
+                else:
+                    async with _limit(self._timeout, self.url):
+                        await connection.wait()
+        except BaseException:  # a timeout, a cancel, a break: the rest is never read
+            connection.abort()
+            raise
 
     async def aiter_lines(self) -> AsyncIterator[str]:
         """Lines as SSE splits them (LF, CRLF or CR), decoded as UTF-8."""
@@ -287,27 +319,19 @@ class Client:
         sent: Callable[[], None],
     ) -> Response:
         """Send `request` (built by `request_bytes`); return once the response's headers are
-        in. A kept-alive connection the server closed in the meantime is replaced once."""
-        for fresh in (False, True):
-            connection = None if fresh else self._reuse(target)
-            if connection is None:
-                connection, fresh = await self._connect(target, timeout), True
-            try:
-                connection.send(request)
-                sent()
-                while not connection.head_done:
-                    async with _limit(timeout, target.url):
-                        await connection.wait()
-                return Response(self, connection, timeout)
-            except ReadError:
-                connection.abort()
-                if fresh or connection.heard:
-                    raise
-                # the server had dropped it while idle: it never saw this request
-            except BaseException:
-                connection.abort()
-                raise
-        raise AssertionError("unreachable: a fresh connection raises or answers")
+        in. A request is sent once: a connection that breaks before answering is a failure
+        for the router to judge, as it was with httpx (the server may have seen it)."""
+        connection = self._reuse(target) or await self._connect(target, timeout)
+        try:
+            connection.send(request)
+            sent()
+            while not connection.head_done:
+                async with _limit(timeout, target.url):
+                    await connection.wait()
+            return Response(self, connection, timeout)
+        except BaseException:
+            connection.abort()
+            raise
 
     def release(self, connection: Connection) -> None:
         if not connection.reusable:
@@ -335,7 +359,7 @@ class Client:
             connection = idle.pop()
             if connection.loop is not loop:  # a router used again under a new event loop
                 continue  # its loop is gone, and the connection with it
-            if not connection.closed and connection.idle_since > too_old:
+            if not connection.closed and connection.idle_since > too_old and connection.idle:
                 return connection
             connection.abort()
         return None
@@ -381,12 +405,16 @@ def request_bytes(target: Target, path: str, headers: Sequence[tuple[str, str]])
     if any("\r" in part or "\n" in part for header in headers for part in header):
         raise InvalidURL("a header holds a line break", target.url)
     lines = [f"POST {target.path}{path} HTTP/1.1", f"Host: {target.authority}"]
-    lines += [f"{name}: {value}" for name, value in headers if name.lower() != "host"]
+    given = [(n, v) for n, v in headers if n.lower() not in ("host", "accept-encoding")]
+    lines += [f"{name}: {value}" for name, value in (*given, ACCEPT_ENCODING)]
     return ("\r\n".join(lines) + "\r\n").encode("latin-1")
 
 
 def with_body(head: bytes, body: bytes) -> bytes:
     return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
+
+
+ACCEPT_ENCODING = ("Accept-Encoding", "gzip, deflate")  # what Inflater reads
 
 
 def _limit(timeout: float | None, url: str) -> AbstractAsyncContextManager[object]:
@@ -419,12 +447,33 @@ def _header_map(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-def _decompressor(encoding: str, url: str) -> Callable[[bytes], bytes] | None:
-    """We ask for no compression; a server that compresses anyway is decoded if it can be."""
+class Inflater:
+    """A gzip or deflate body decoded as it comes; a corrupt or cut one is a ReadError."""
+
+    def __init__(self, encoding: str, url: str) -> None:
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
+        self._encoding, self._url = encoding, url
+
+    def feed(self, data: bytes) -> bytes:
+        try:
+            return self._zlib.decompress(data)
+        except zlib.error as exc:
+            raise self._broken(str(exc)) from None
+
+    def finish(self) -> None:
+        if not self._zlib.eof:
+            raise self._broken("it ends before its end")
+
+    def _broken(self, why: str) -> ReadError:
+        return ReadError(f"the server sent a corrupt {self._encoding} body ({why})", self._url)
+
+
+def _inflater(encoding: str, url: str) -> Inflater | None:
+    """For the encodings ACCEPT_ENCODING asks for; any other is a server's error."""
     if encoding in ("identity", ""):
         return None
     if encoding in ("gzip", "x-gzip", "deflate"):
-        return zlib.decompressobj(zlib.MAX_WBITS | 32).decompress  # gzip or zlib, by header
+        return Inflater(encoding, url)
     raise ReadError(f"the server sent a body encoded as {encoding!r}, which was not asked", url)
 
 

@@ -103,9 +103,9 @@ class ChatRoute:
 
     client: openai.AsyncOpenAI
     url: str  # .../chat/completions
-    headers: dict[str, str]  # the SDK's, the key's Authorization included
+    headers: dict[str, str] = field(repr=False)  # the SDK's, the key's Authorization included
     target: http1.Target | None  # None: through a proxy, on httpx
-    head: bytes = b""  # http1's request line and headers
+    head: bytes = field(default=b"", repr=False)  # http1's request line and headers, key too
 
 
 class OpenAIUpstream:
@@ -193,9 +193,10 @@ class OpenAIUpstream:
             else:
                 response = await self._send_proxied(route, body, timeout, stamp)
             if not stream or response.status_code >= 400:
-                await response.aread()
-            if not stream or response.status_code >= 400:
-                await response.aclose()
+                try:
+                    await response.aread()
+                finally:  # a timeout or a cancel while reading must not keep the connection
+                    await response.aclose()
             if response.status_code >= 400:
                 raise _status_error(
                     response.status_code, response.headers, response.content, route.url

@@ -23,6 +23,7 @@ from llmroute import http1
 from llmroute.classify import classify
 from llmroute.failures import FailureKind
 from llmroute.sse import HTTP, sdk_errors
+from llmroute.upstream import ChatRoute
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 BODY = b'{"ok": true}'
@@ -377,3 +378,89 @@ def test_the_request_error_names_where_it_went() -> None:
         raise error
     assert isinstance(raised.value.request, HTTP.Request)
     assert str(raised.value.request.url) == "http://127.0.0.1:1/v1/"
+
+
+async def test_a_timeout_while_reading_the_body_closes_the_connection() -> None:
+    closed = asyncio.Event()
+
+    async def stalls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part")
+        await reader.read()  # until the client closes
+        closed.set()
+
+    async with server(lambda _: stalls) as running, client() as lean:
+        answer = await post(lean, running.base_url, timeout=0.1)
+        with pytest.raises(http1.ReadTimeout):
+            await answer.aread()
+        await asyncio.wait_for(closed.wait(), 5)  # given up at once, not left open
+
+
+async def test_a_request_is_never_sent_twice() -> None:
+    """A kept-alive connection that breaks after taking the request may have been answered
+    upstream (and billed): the failure goes to the router, the request is not resent."""
+
+    def make(running: Server) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            running.requests.append(await read_request(reader))
+            writer.write(ok())
+            running.requests.append(await read_request(reader))
+            await asyncio.sleep(0.1)  # works on it, then the connection breaks
+
+        return handle
+
+    async with server(make) as running, client() as lean:
+        first = await post(lean, running.base_url)
+        await first.aread()
+        await first.aclose()
+        assert await failure_of(lambda: post(lean, running.base_url)) is FailureKind.UNAVAILABLE
+    assert len(running.requests) == 2 and running.connections == 1
+
+
+async def test_an_interim_response_is_not_the_answer() -> None:
+    early = b"HTTP/1.1 103 Early Hints\r\nlink: </x>; rel=preload\r\n\r\n"
+
+    async def hints_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(early)
+        await writer.drain()
+        await asyncio.sleep(0.05)  # the hints arrive on their own, the answer later
+        writer.write(ok())
+        await read_request(reader)
+        writer.write(ok(b'{"n": 2}'))
+        await reader.read()
+
+    async with server(lambda _: hints_first) as running, client() as lean:
+        first = await post(lean, running.base_url)
+        assert (first.status_code, await first.aread()) == (200, BODY)
+        await first.aclose()
+        second = await post(lean, running.base_url)
+        assert await second.aread() == b'{"n": 2}'  # its own answer, on the same connection
+        await second.aclose()
+    assert running.connections == 1
+
+
+@pytest.mark.parametrize(
+    "body", [b"not gzip at all", gzip.compress(BODY)[:-9]], ids=["corrupt", "cut"]
+)
+async def test_encodings_asked_for_and_a_broken_body(body: bytes) -> None:
+    broken = ok(body, "content-encoding: gzip")
+    async with server(answering(broken, keep_open=False)) as running, client() as lean:
+
+        async def call() -> bytes:
+            return await (await post(lean, running.base_url)).aread()
+
+        assert await failure_of(call) is FailureKind.UNAVAILABLE
+    assert b"\r\nAccept-Encoding: gzip, deflate\r\n" in running.requests[0]
+
+
+def test_a_chat_route_never_shows_its_key() -> None:
+    secret = "sk-live-0123456789abcdef"
+    route = ChatRoute(
+        client=None,  # type: ignore[arg-type]
+        url="https://api.example.com/v1/chat/completions",
+        headers={"Authorization": f"Bearer {secret}"},
+        target=None,
+        head=f"Authorization: Bearer {secret}\r\n".encode(),
+    )
+    assert secret not in repr(route)

@@ -50,6 +50,7 @@ class LogWriter:
         self._broken = False
         self._stopping = False  # the stop was taken off the queue
         self._hurry = threading.Event()  # a flush or the stop waits: write without lingering
+        self._backlog = False  # the last batch was full
 
     def put(self, record: LogRecord) -> None:
         """Queue `record` for the writer thread; never blocks, never raises."""
@@ -111,7 +112,7 @@ class LogWriter:
         nobody: a thread woken per record would take the GIL from the answering one each
         time. A flush or the stop ends the gathering at once: `close` never waits for it."""
         batch = [self._queue.get()]
-        if isinstance(batch[0], LogRecord):
+        if isinstance(batch[0], LogRecord) and not self._backlog:
             self._hurry.wait(LINGER_S)
         self._hurry.clear()  # what a flush queued before this is taken below
         while len(batch) < BATCH and isinstance(batch[-1], LogRecord):
@@ -119,6 +120,7 @@ class LogWriter:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        self._backlog = len(batch) >= BATCH  # more are waiting: no lingering for them
         rows = [self._row(r) for r in batch if isinstance(r, LogRecord)]
         self._stopping = _STOP in batch  # taken off the queue: a failure must not wait for it
         try:
