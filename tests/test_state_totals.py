@@ -174,3 +174,28 @@ def test_a_state_file_of_the_previous_schema_opens_with_its_usage_and_holds(
     ]  # fmt: skip
     store.close()
     assert SQLiteStore(path).snapshot(NOW + 3).usage == after.usage  # migrated once
+
+
+def test_a_process_of_the_previous_version_counts_the_same_log(tmp_path: Path) -> None:
+    """Upgraded while an older llmroute runs on the same file: what the older one writes under
+    its names (`usage`) is the new log, so neither grants past the limit."""
+    path = tmp_path / "state.sqlite3"
+    old = sqlite3.connect(path, isolation_level=None)  # the older process, running
+    for statement in OLD_SCHEMA:
+        old.execute(statement)
+    old.execute("INSERT INTO usage VALUES ('o1', 'budget:a', ?, 1, 20)", (NOW,))
+    store = SQLiteStore(path)  # the new version opens it: migrated
+    old.execute("UPDATE usage SET at = max(at, ?), tokens = coalesce(?, tokens) WHERE id = ?",
+                (NOW + 0.5, 7, "o1"))  # fmt: skip
+    old.execute("INSERT INTO usage VALUES ('o2', 'budget:a', ?, 1, 20)", (NOW + 0.6,))
+    two_per_minute = Limits(requests=(Rate(3, 60.0),))
+    assert store.reserve("budget:a", two_per_minute, Cost(), NOW + 1).granted
+    assert not store.reserve("budget:a", two_per_minute, Cost(), NOW + 2).granted  # o1, o2
+    rows = old.execute("SELECT id, at, tokens FROM usage ORDER BY at").fetchall()
+    assert rows[:2] == [("o1", NOW + 0.5, 7), ("o2", NOW + 0.6, 20)] and len(rows) == 3
+    old.execute("DELETE FROM usage WHERE scope = 'budget:a' AND at <= ?", (NOW + 0.55,))
+    assert store.reserve("budget:a", two_per_minute, Cost(), NOW + 3).granted  # o1 pruned
+    with pytest.raises(sqlite3.OperationalError, match="views may not be indexed"):
+        old.execute(OLD_SCHEMA[1].replace("INDEX", "INDEX IF NOT EXISTS"))  # one started now
+    old.close()
+    store.close()

@@ -238,9 +238,12 @@ class SQLiteStore:
         half of what a commit costs on average. Other processes keep checkpointing as usual."""
         if self._checkpointer is not None:
             return
+        try:
+            self._checkpointer = Checkpointer(self.path)
+        except sqlite3.Error:
+            return  # the commits go on checkpointing, as in any other process
         with self._lock:
             self._db.execute("PRAGMA wal_autocheckpoint = 0")
-        self._checkpointer = Checkpointer(self.path)
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -254,7 +257,10 @@ class Checkpointer:
     (PASSIVE: it never waits for, nor blocks, a writer)."""
 
     def __init__(self, path: Path) -> None:
-        self._path, self._every_s = path, CHECKPOINT_EVERY_S
+        self._every_s = CHECKPOINT_EVERY_S
+        self._db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="llmroute-checkpoint", daemon=True)
         self._thread.start()
@@ -264,13 +270,12 @@ class Checkpointer:
         self._thread.join()
 
     def _run(self) -> None:
-        db = sqlite3.connect(self._path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
             while not self._stopping.wait(self._every_s):
-                self._checkpoint(db)
-            self._checkpoint(db)  # what the last second wrote
+                self._checkpoint(self._db)
+            self._checkpoint(self._db)  # what the last second wrote
         finally:
-            db.close()
+            self._db.close()
 
     @staticmethod
     def _checkpoint(db: sqlite3.Connection) -> None:
@@ -380,14 +385,36 @@ def _store_learned(db: sqlite3.Connection, scope: str, change: LearnedChange) ->
         )
 
 
+# What a process of the previous version still running on the file finds under the name it
+# uses: `usage`, a view of `usage_log` that its reads, inserts, settles and prunes go through,
+# so that both versions count one log. (One started after the upgrade stops at its first
+# `CREATE INDEX … ON usage`: views take no index. Its message names the state file.)
+FORMER_NAMES = (
+    "CREATE VIEW IF NOT EXISTS usage AS SELECT id, scope, at, requests, tokens FROM usage_log",
+    """CREATE TRIGGER IF NOT EXISTS usage_view_insert INSTEAD OF INSERT ON usage BEGIN
+        INSERT INTO usage_log VALUES (new.scope, new.at, new.id, new.requests, new.tokens);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_view_update INSTEAD OF UPDATE ON usage BEGIN
+        UPDATE usage_log SET at = new.at, requests = new.requests, tokens = new.tokens
+        WHERE scope = old.scope AND at = old.at AND id = old.id;
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS usage_view_delete INSTEAD OF DELETE ON usage BEGIN
+        DELETE FROM usage_log WHERE scope = old.scope AND at = old.at AND id = old.id;
+    END""",
+)
+
+
 def _migrate(db: sqlite3.Connection) -> None:
-    """A file of an older version: its log moves to `usage_log` (the old table stays, empty,
-    for processes of that version still running), and its holds out of the learned records."""
-    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'usage'").fetchone():
+    """A file of an older version (or a new one): its log moves to `usage_log`, the old names
+    become FORMER_NAMES for processes of that version, and holds leave the learned records."""
+    row = db.execute("SELECT type FROM sqlite_master WHERE name = 'usage'").fetchone()
+    if row is not None and row[0] == "table":
         db.execute(
             "INSERT OR IGNORE INTO usage_log SELECT scope, at, id, requests, tokens FROM usage"
         )
-        db.execute("DELETE FROM usage")
+        db.execute("DROP TABLE usage")  # its indexes go with it
+    for statement in FORMER_NAMES:
+        db.execute(statement)
     for scope, text in db.execute("SELECT scope, windows FROM learned").fetchall():
         learned = decode_learned(text)
         if learned.pending:  # the record is written again without them
