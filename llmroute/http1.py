@@ -119,7 +119,6 @@ class Connection(asyncio.Protocol):
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.body: deque[bytes] = deque()
         self.buffered = 0
-        self.heard = False  # any byte of this response came
         self.head_done = self.complete = self.keep_alive = False
         self.sending = False  # a request is out, its response not all in
         self.error: HTTPClientError | None = None
@@ -131,11 +130,10 @@ class Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        if self.complete or not self.sending:  # nothing was asked: the stream is out of step
+        if not self.sending:  # nothing was asked: the stream is out of step
             self._fail(ReadError("the server sent data that nothing asked for", self.target.url))
             self.abort()
             return
-        self.heard = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
