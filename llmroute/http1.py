@@ -276,7 +276,10 @@ class Response:
                     async with _limit(self._timeout, self.url):
                         await connection.wait()
         except BaseException:  # a timeout, a cancel, a break: the rest is never read
-            connection.abort()
+            # Unless the response was given back already: an abandoned iterator is closed
+            # when it is collected, by then its connection may carry another request.
+            if not self._closed:
+                connection.abort()
             raise
 
     async def aiter_lines(self) -> AsyncIterator[str]:

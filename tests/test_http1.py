@@ -6,6 +6,7 @@ the server), and a TLS server with a certificate from a throwaway CA (trustme)."
 from __future__ import annotations
 
 import asyncio
+import gc
 import gzip
 import socket
 import ssl
@@ -464,3 +465,30 @@ def test_a_chat_route_never_shows_its_key() -> None:
         head=f"Authorization: Bearer {secret}\r\n".encode(),
     )
     assert secret not in repr(route)
+
+
+async def test_an_abandoned_line_iterator_leaves_a_pooled_connection_alone() -> None:
+    """A reader that stops early (an error event) and gives the response back: the iterator
+    it dropped is closed later, when collected, and must not cut the connection that by then
+    carries the next request."""
+    sse = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked"
+           b"\r\n\r\n1c\r\ndata: {\"error\": \"stopped\"}\n\n\r\n0\r\n\r\n")  # fmt: skip
+
+    async def slow_second(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(sse)
+        await read_request(reader)
+        await asyncio.sleep(0.1)  # the dropped iterators are closed while this one waits
+        writer.write(ok())
+        await reader.read()
+
+    async with server(lambda _: slow_second) as running, client() as lean:
+        answer = await post(lean, running.base_url)
+        async for _ in answer.aiter_lines():
+            break  # the whole body is in: the connection goes back to the pool
+        await answer.aclose()
+        gc.collect()
+        second = await post(lean, running.base_url)  # on that pooled connection
+        assert await second.aread() == BODY
+        await second.aclose()
+    assert running.connections == 1
