@@ -1,16 +1,5 @@
-"""A lean HTTP/1.1 client for the chat calls, the hot path of every request.
-
-httpx (under the openai SDK) spends more CPU on one POST than the rest of the router does on
-the whole request: a gateway pays it on every request it forwards. This client does the one
-thing the chat call needs: POST a prepared body on a kept-alive connection, and hand back the
-status, the headers and the body (read whole, or line by line for a stream). Responses are
-parsed by httptools, the C parser uvicorn serves with; connections are asyncio's.
-
-What it leaves to the caller: proxies (a URL that the environment sends through one goes by
-httpx; see `proxied`), redirects (an API answers, it does not redirect), and HTTP/2. Its errors
-are a small tree of its own; `sse.sdk_errors` maps them to the SDK's exception types, so
-`classify` keeps one table.
-"""
+"""Kept-alive connections per origin on asyncio, each response parsed by httptools: one
+request at a time per connection, its response read whole or line by line."""
 
 from __future__ import annotations
 
@@ -20,86 +9,20 @@ import select
 import socket
 import ssl
 import time
-import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
 from typing import cast
-from urllib.parse import urlsplit
-from urllib.request import getproxies, proxy_bypass
 
 import httptools
+
+from llmroute.http1.body import header_map, inflater_for, split_lines
+from llmroute.http1.errors import ConnectError, HTTPClientError, ReadError, ReadTimeout
+from llmroute.http1.request import Target
 
 KEEPALIVE_S = 5.0  # an idle connection older than this is closed, not reused (as httpx)
 IDLE_PER_ORIGIN = 64  # kept-alive connections per origin; more are closed when released
 PAUSE_AT = 1 << 20  # unread body bytes at which reading pauses until the reader catches up
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class HTTPClientError(Exception):
-    """Something went wrong between us and the server; `url` is where we were going."""
-
-    def __init__(self, message: str, url: str) -> None:
-        super().__init__(message)
-        self.url = url
-
-
-class InvalidURL(HTTPClientError):
-    """The URL cannot be requested (a scheme other than http/https, a bad port, no host)."""
-
-
-class ConnectError(HTTPClientError):
-    """No connection: refused, unreachable, a name that does not resolve, a TLS failure."""
-
-
-class ReadError(HTTPClientError):
-    """The connection broke, or the server sent something that is not HTTP."""
-
-
-class ReadTimeout(HTTPClientError):
-    """Nothing came within the timeout: connecting, waiting for the headers or the next bytes."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Target:
-    """Where requests go: a base URL taken apart once."""
-
-    url: str  # the base URL, ending in "/"
-    tls: bool
-    host: str
-    port: int
-    path: str  # the base URL's path, ending in "/"
-    authority: str  # the Host header
-
-    @classmethod
-    def parse(cls, base_url: str) -> Target:
-        url = base_url if base_url.endswith("/") else base_url + "/"
-        try:
-            parts = urlsplit(url)
-            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
-        except ValueError as exc:  # a port out of range or not a number
-            raise InvalidURL(str(exc), url) from None
-        if parts.scheme not in DEFAULT_PORTS:
-            raise InvalidURL(f"the scheme {parts.scheme!r} is not http or https", url)
-        if not parts.hostname or port is None:
-            raise InvalidURL("no host", url)
-        host = parts.hostname
-        named = f"[{host}]" if ":" in host else host
-        default = port == DEFAULT_PORTS[parts.scheme]
-        return cls(
-            url=url, tls=parts.scheme == "https", host=host, port=port,
-            path=parts.path or "/", authority=named if default else f"{named}:{port}",
-        )  # fmt: skip
-
-
-def proxied(url: str) -> bool:
-    """The environment sends this URL through a proxy (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY)."""
-    proxies = getproxies()
-    scheme = urlsplit(url).scheme
-    if not (proxies.get(scheme) or proxies.get("all")):
-        return False
-    return not proxy_bypass(urlsplit(url).hostname or "")
 
 
 class Connection(asyncio.Protocol):
@@ -250,11 +173,10 @@ class Response:
         self._client, self._connection, self._timeout = client, connection, timeout
         self.url = connection.target.url
         self.status_code = connection.parser.get_status_code()
-        self.raw_headers = connection.raw_headers
-        self.headers: Mapping[str, str] = _header_map(connection.raw_headers)
+        self.headers: Mapping[str, str] = header_map(connection.raw_headers)
         self.content = b""
         encoding = self.headers.get("content-encoding", "identity").lower()
-        self._inflater = _inflater(encoding, self.url)
+        self._inflater = inflater_for(encoding, self.url)
         self._closed = False
 
     async def aread(self) -> bytes:
@@ -288,7 +210,7 @@ class Response:
         pending = ""
         async for data in self.aiter_bytes():
             pending += decoder.decode(data)
-            lines, pending = _split_lines(pending)
+            lines, pending = split_lines(pending)
             for line in lines:
                 yield line
         pending += decoder.decode(b"", final=True)
@@ -400,24 +322,6 @@ class Client:
         return self._tls
 
 
-def request_bytes(target: Target, path: str, headers: Sequence[tuple[str, str]]) -> bytes:
-    """The request line and headers, up to the body's length: the same for every request of
-    one client, so built once (`with_body` adds the rest)."""
-    if any("\r" in part or "\n" in part for header in headers for part in header):
-        raise InvalidURL("a header holds a line break", target.url)
-    lines = [f"POST {target.path}{path} HTTP/1.1", f"Host: {target.authority}"]
-    given = [(n, v) for n, v in headers if n.lower() not in ("host", "accept-encoding")]
-    lines += [f"{name}: {value}" for name, value in (*given, ACCEPT_ENCODING)]
-    return ("\r\n".join(lines) + "\r\n").encode("latin-1")
-
-
-def with_body(head: bytes, body: bytes) -> bytes:
-    return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
-
-
-ACCEPT_ENCODING = ("Accept-Encoding", "gzip, deflate")  # what Inflater reads
-
-
 def _limit(timeout: float | None, url: str) -> AbstractAsyncContextManager[object]:
     return _Timeout(timeout, url) if timeout is not None else nullcontext()
 
@@ -437,52 +341,3 @@ class _Timeout:
             await self._timeout.__aexit__(*exc_info)  # type: ignore[arg-type]
         except TimeoutError:
             raise ReadTimeout("no answer within the timeout", self._url) from None
-
-
-def _header_map(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Names in lower case; a repeated header's values joined by ", " (as httpx does)."""
-    headers: dict[str, str] = {}
-    for name, value in raw:
-        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    return headers
-
-
-class Inflater:
-    """A gzip or deflate body decoded as it comes; a corrupt or cut one is a ReadError."""
-
-    def __init__(self, encoding: str, url: str) -> None:
-        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by its header
-        self._encoding, self._url = encoding, url
-
-    def feed(self, data: bytes) -> bytes:
-        try:
-            return self._zlib.decompress(data)
-        except zlib.error as exc:
-            raise self._broken(str(exc)) from None
-
-    def finish(self) -> None:
-        if not self._zlib.eof:
-            raise self._broken("it ends before its end")
-
-    def _broken(self, why: str) -> ReadError:
-        return ReadError(f"the server sent a corrupt {self._encoding} body ({why})", self._url)
-
-
-def _inflater(encoding: str, url: str) -> Inflater | None:
-    """For the encodings ACCEPT_ENCODING asks for; any other is a server's error."""
-    if encoding in ("identity", ""):
-        return None
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        return Inflater(encoding, url)
-    raise ReadError(f"the server sent a body encoded as {encoding!r}, which was not asked", url)
-
-
-def _split_lines(text: str) -> tuple[list[str], str]:
-    """Whole lines, and the rest (a CR at the very end may be half of a CRLF)."""
-    if "\r" in text:
-        keep_cr = text.endswith("\r")
-        text = text[:-1] if keep_cr else text
-        text = text.replace("\r\n", "\n").replace("\r", "\n") + ("\r" if keep_cr else "")
-    *lines, rest = text.split("\n")
-    return lines, rest
